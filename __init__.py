@@ -1,0 +1,8 @@
+"""Faceswap V3 for ComfyUI. ComfyUI imports this folder as a package; `pip install .` names it faceswap_v3."""
+
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from .nodes.comfy_env import register_model_folders
+
+register_model_folders()
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

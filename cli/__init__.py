@@ -1,0 +1,1 @@
+"""python -m faceswap_v3: the engine from a terminal."""

@@ -1,0 +1,60 @@
+"""python -m faceswap_v3 detect IMAGE: the faces found, in the API's order, as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from ..pipeline.analysis import AnalysisRequest, analyze_image
+from ..pipeline.detectors import detector_choices
+from ..pipeline.image_source import load_image
+from ..pipeline.models.store import ModelStore
+from ..pipeline.options import DEFAULTS, FACE_ORDERS, GENDER_FILTERS
+from ..pipeline.preview import draw_faces
+from .terminal_progress import terminal_progress
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("detect", help="detect, order, filter and pick faces in an image")
+    p.add_argument("image", help="file path, http(s) URL or base64 image")
+    p.add_argument("--models-dir", type=Path, help="models root laid out like ComfyUI's models/")
+    p.add_argument("--facedetection", default=DEFAULTS["facedetection"],
+                   help=f"one of {', '.join(detector_choices())}, or an SCRFD .onnx in facedetection/")
+    p.add_argument("--detection-face-order", default=DEFAULTS["detection_face_order"], choices=FACE_ORDERS)
+    p.add_argument("--detect-gender", default="no", choices=GENDER_FILTERS)
+    p.add_argument("--faces-index", default=None,
+                   help="faces to pick, e.g. 0,2 (default: list every face)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--preview", type=Path, help="write a PNG with numbered boxes")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    store = ModelStore(models_root=args.models_dir, progress_for=terminal_progress)
+    rgb = load_image(args.image, "image")
+    request = AnalysisRequest(facedetection=args.facedetection, detection_face_order=args.detection_face_order,
+                              detect_gender=args.detect_gender, faces_index=args.faces_index or "0")
+    analysis = analyze_image(rgb, request, store)
+    selection = analysis.selection
+    if args.faces_index is None:
+        chosen = list(enumerate(selection.candidates))
+    else:
+        chosen = [(i, f) for i, f in zip(selection.requested, selection.picked) if f is not None]
+    if args.preview:
+        picked = {i for i, _ in chosen}
+        Image.fromarray(draw_faces(rgb, list(selection.candidates), picked)).save(args.preview, format="PNG")
+    width, height = analysis.image_size
+    if args.json:
+        faces = [{"index": i, **face.to_json()} for i, face in chosen]
+        print(json.dumps({"faces": faces, "image": {"width": width, "height": height}}))
+        return 0
+    print(f"{len(selection.candidates)} face(s) in {width}x{height} ({'; '.join(analysis.runs_on)})")
+    for i, face in chosen:
+        x1, y1, x2, y2 = face.box
+        extra = f" gender={face.gender} age={face.age}" if face.gender else ""
+        print(f"  [{i}] box=({x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f}) score={face.score:.3f}{extra}")
+    for i in selection.missing:
+        print(f"  index {i} asked for, but only {selection.available} face(s) found")
+    return 0

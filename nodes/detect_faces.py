@@ -1,0 +1,63 @@
+"""DetectFaces: IMAGE -> the chosen faces (FACES) and a preview with numbered boxes."""
+
+from __future__ import annotations
+
+from ..pipeline.analysis import AnalysisRequest, analyze_batch
+from ..pipeline.detectors import detector_choices
+from ..pipeline.options import DEFAULTS, FACE_ORDERS, GENDER_FILTERS
+from ..pipeline.preview import draw_faces
+from . import comfy_env
+from .tensors import frames_to_image, image_to_frames
+
+FACES = "FSV3_FACES"
+
+
+class DetectFaces:
+    CATEGORY = "Faceswap V3"
+    DESCRIPTION = ("Find faces, number them in the chosen order, keep one gender if asked, "
+                   "and pick faces by index - exactly as the Faceswap V3 API does.")
+    RETURN_TYPES = (FACES, "IMAGE", "STRING")
+    RETURN_NAMES = ("faces", "preview", "info")
+    OUTPUT_TOOLTIPS = (
+        "The picked faces of every frame, for SwapFaces.",
+        "Each frame with numbered boxes: picked faces green, the others amber.",
+        "Faces found per frame and where each model ran (CUDA or CPU).",
+    )
+    FUNCTION = "detect"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        store = comfy_env.model_store()
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "One image or a batch of frames."}),
+                "facedetection": (detector_choices(store), {
+                    "default": DEFAULTS["facedetection"],
+                    "tooltip": "Face detector. The first four are the API's; SCRFD files in "
+                               "models/facedetection are listed too. Downloaded on first use."}),
+                "detection_face_order": (list(FACE_ORDERS), {
+                    "default": DEFAULTS["detection_face_order"],
+                    "tooltip": "How faces are numbered: by box area, top edge or left edge."}),
+                "detect_gender": (list(GENDER_FILTERS), {
+                    "default": "no", "tooltip": "Keep only faces of this gender before indexing."}),
+                "faces_index": ("STRING", {
+                    "default": "0", "tooltip": "Which faces to pick, e.g. 0 or 0,2 (0 is the first in the order)."}),
+            },
+        }
+
+    def detect(self, image, facedetection, detection_face_order, detect_gender, faces_index):
+        frames = image_to_frames(image)
+        request = AnalysisRequest(facedetection=facedetection, detection_face_order=detection_face_order,
+                                  detect_gender=detect_gender, faces_index=faces_index)
+        face_set = analyze_batch(frames, request, comfy_env.model_store(), comfy_env.torch_device(),
+                                 after_frame=comfy_env.frame_progress(len(frames)))
+        previews = []
+        for rgb, analysis in zip(frames, face_set.analyses):
+            picked = {i for i, f in zip(analysis.selection.requested, analysis.selection.picked) if f is not None}
+            previews.append(draw_faces(rgb, list(analysis.selection.candidates), picked))
+            if analysis.selection.missing:
+                comfy_env.log.warning("faces_index asks for %s but only %d face(s) found",
+                                      list(analysis.selection.missing), analysis.selection.available)
+        info = face_set.summary()
+        comfy_env.log.info("DetectFaces: %s", info)
+        return (face_set, frames_to_image(previews), info)

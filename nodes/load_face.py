@@ -1,0 +1,60 @@
+"""LoadFace: an image from ComfyUI's input folder, a URL, a file path or base64 text -> IMAGE."""
+
+from __future__ import annotations
+
+from ..pipeline.image_source import load_image
+from ..pipeline.images import read_image_file
+from . import comfy_env
+from .tensors import frames_to_image
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def _input_files() -> list[str]:
+    folder = comfy_env.input_directory()
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+
+
+class LoadFace:
+    CATEGORY = "Faceswap V3"
+    DESCRIPTION = "Load a face photo from the input folder, an http(s) URL, a file path or base64 text."
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("The photo as an RGB IMAGE, upright per its EXIF orientation.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": (_input_files(), {"image_upload": True,
+                                           "tooltip": "A photo in ComfyUI's input folder (upload one here)."}),
+            },
+            "optional": {
+                "url_or_path_or_base64": ("STRING", {
+                    "default": "", "multiline": False,
+                    "tooltip": "When filled, used instead of the picked file: an http(s) URL, "
+                               "a file path, or base64 image data."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, image=None, url_or_path_or_base64=""):
+        if (url_or_path_or_base64 or "").strip():
+            return True
+        if not image:
+            return "pick an image in the input folder, or fill url_or_path_or_base64"
+        path = comfy_env.annotated_input_path(image)
+        if path is None or not path.is_file():
+            return f"no file {image!r} in the input folder"
+        return True
+
+    def load(self, image=None, url_or_path_or_base64=""):
+        reference = (url_or_path_or_base64 or "").strip()
+        if reference:
+            rgb = load_image(reference, "LoadFace image")
+        else:
+            rgb = read_image_file(comfy_env.annotated_input_path(image), "LoadFace image")
+        return (frames_to_image([rgb]),)

@@ -1,0 +1,1 @@
+"""The face-swap engine: plain Python, numpy and torch; never imports ComfyUI."""

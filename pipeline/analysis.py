@@ -1,0 +1,92 @@
+"""Face analysis of an image: detect, add gender where the filter needs it, select by the API's rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .detectors import load_detector
+from .errors import BadInput
+from .genderage import GenderAgeModel
+from .models.registry import GENDERAGE_FILE
+from .models.store import ModelStore
+from .options import DEFAULTS, GENDER_FILTERS, check_choice
+from .selection import Selection, parse_indexes, select_faces
+
+_genderage: dict[str, GenderAgeModel] = {}
+
+
+@dataclass
+class AnalysisRequest:
+    facedetection: str = DEFAULTS["facedetection"]
+    detection_face_order: str = DEFAULTS["detection_face_order"]
+    detect_gender: str = "no"
+    faces_index: str = "0"
+    index_name: str = "faces_index"
+
+
+@dataclass
+class Analysis:
+    """The selection made on one image, its size, and where each model ran."""
+
+    selection: Selection
+    image_size: tuple[int, int]
+    runs_on: list[str] = field(default_factory=list)
+
+
+def genderage_model(store: ModelStore) -> GenderAgeModel:
+    path = store.path(GENDERAGE_FILE)
+    if str(path) not in _genderage:
+        _genderage[str(path)] = GenderAgeModel(path)
+    return _genderage[str(path)]
+
+
+def analyze_image(rgb: np.ndarray, request: AnalysisRequest, store: ModelStore,
+                  device: str | None = None, with_gender: bool = False) -> Analysis:
+    """Detect faces in one RGB uint8 image and apply the API's order, gender filter and indexes.
+
+    with_gender: estimate gender and age even when the filter does not ask for it.
+    """
+    check_choice("detect_gender", request.detect_gender, GENDER_FILTERS)
+    indexes = parse_indexes(request.faces_index, request.index_name)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise BadInput(f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    detector = load_detector(request.facedetection, store, device)
+    faces = detector.detect(rgb)
+    runs_on = [f"{detector.name}: {detector.runs_on}"]
+    if faces and (with_gender or request.detect_gender != "no"):
+        model = genderage_model(store)
+        faces = model.annotate(rgb, faces)
+        runs_on.append(f"genderage: {model.runs_on}")
+    selection = select_faces(faces, request.detection_face_order, request.detect_gender, indexes)
+    return Analysis(selection=selection, image_size=(rgb.shape[1], rgb.shape[0]), runs_on=runs_on)
+
+
+@dataclass
+class FaceSet:
+    """The result of analysing a batch of frames: one Analysis per frame, with the frames themselves
+    (so a later step can read the chosen faces' pixels without being wired to the image again)."""
+
+    request: AnalysisRequest
+    frames: list[np.ndarray]
+    analyses: list[Analysis]
+
+    def summary(self) -> str:
+        counts = ", ".join(str(a.selection.available) for a in self.analyses[:16])
+        more = " ..." if len(self.analyses) > 16 else ""
+        runs_on = self.analyses[0].runs_on if self.analyses else []
+        return f"faces per frame: {counts}{more}; {'; '.join(runs_on)}"
+
+
+def analyze_batch(frames: list[np.ndarray], request: AnalysisRequest, store: ModelStore,
+                  device: str | None = None, with_gender: bool = False, after_frame=None) -> FaceSet:
+    """analyze_image on every frame; after_frame(i) runs after each (progress, cancellation)."""
+    if not frames:
+        raise BadInput("the image batch is empty: no frame to look for faces in")
+    analyses = []
+    for i, rgb in enumerate(frames):
+        analyses.append(analyze_image(rgb, request, store, device, with_gender))
+        if after_frame:
+            after_frame(i)
+    return FaceSet(request=request, frames=list(frames), analyses=analyses)

@@ -1,0 +1,90 @@
+"""Pieces every detector shares: the bounded-size copy, NMS, loading a checkpoint safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import ModelUnavailable
+from ..face import Face
+
+
+class FaceDetector(Protocol):
+    name: str
+    runs_on: str
+
+    def detect(self, rgb: np.ndarray) -> list[Face]: ...
+
+
+def bounded_copy(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Shrink rgb so its long side is at most max_side; return (copy, factor from copy to original)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = max(h, w) / max_side
+    if scale <= 1.0:
+        return rgb, 1.0
+    size = (max(1, round(w / scale)), max(1, round(h / scale)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return small, w / size[0]
+
+
+def faces_from_arrays(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, scale: float,
+                      image_shape: tuple[int, ...]) -> list[Face]:
+    """Build Face records, mapping detector coordinates back by scale and clipping boxes to the image."""
+    h, w = image_shape[:2]
+    faces = []
+    for box, score, marks in zip(boxes * scale, scores, landmarks.reshape(-1, 5, 2) * scale):
+        x1, y1, x2, y2 = (float(v) for v in box)
+        clipped = (max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2))
+        if clipped[2] - clipped[0] < 1 or clipped[3] - clipped[1] < 1:
+            continue
+        faces.append(Face(box=clipped, score=float(score), landmarks=marks.astype(np.float32)))
+    return faces
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indexes of the boxes kept by non-maximum suppression, best first."""
+    import torch
+    from torchvision.ops import nms as tv_nms
+
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    keep = tv_nms(torch.from_numpy(boxes.astype(np.float32)), torch.from_numpy(scores.astype(np.float32)), iou_threshold)
+    return keep.numpy()
+
+
+def load_state_dict(path: Path, net, what: str) -> None:
+    """Load a .pth state dict with weights_only=True into net under strict=True, or explain the mismatch."""
+    import torch
+
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise ModelUnavailable(f"{path} could not be loaded as a plain PyTorch state dict ({exc})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelUnavailable(f"{path} holds a {type(state).__name__}, not a state dict of {what}")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys
+        )
+        raise ModelUnavailable(f"{path} is not a {what} checkpoint ({detail})")
+    net.load_state_dict(state, strict=True)
+
+
+def torch_device(device: str | None = None):
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

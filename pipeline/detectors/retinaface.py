@@ -1,0 +1,72 @@
+"""RetinaFace detection: prior boxes, decoding and thresholds as in facexlib."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import product
+from math import ceil
+from pathlib import Path
+
+import numpy as np
+
+from ..face import Face
+from .common import bounded_copy, faces_from_arrays, load_state_dict, nms, torch_device
+
+_MIN_SIZES = ((16, 32), (64, 128), (256, 512))
+_STEPS = (8, 16, 32)
+_VARIANCE = (0.1, 0.2)
+_BGR_MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+
+
+@lru_cache(maxsize=8)
+def prior_boxes(height: int, width: int) -> np.ndarray:
+    """(N, 4) priors as (cx, cy, w, h), relative to the input size, in the network's output order."""
+    priors = []
+    for sizes, step in zip(_MIN_SIZES, _STEPS):
+        for i, j in product(range(ceil(height / step)), range(ceil(width / step))):
+            for size in sizes:
+                priors.append(((j + 0.5) * step / width, (i + 0.5) * step / height, size / width, size / height))
+    return np.asarray(priors, dtype=np.float32)
+
+
+def decode(loc: np.ndarray, landmarks: np.ndarray, priors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn regression outputs into xyxy boxes and 5 landmarks, relative to the input size."""
+    centres = priors[:, :2] + loc[:, :2] * _VARIANCE[0] * priors[:, 2:]
+    sizes = priors[:, 2:] * np.exp(loc[:, 2:] * _VARIANCE[1])
+    boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
+    marks = priors[:, None, :2] + landmarks.reshape(-1, 5, 2) * _VARIANCE[0] * priors[:, None, 2:]
+    return boxes, marks.reshape(-1, 10)
+
+
+class RetinaFaceDetector:
+    """detect(rgb) -> faces, on a copy whose long side is at most max_side, mapped back."""
+
+    def __init__(self, path: Path, backbone: str, device: str | None = None, score_threshold: float = 0.8,
+                 nms_threshold: float = 0.4, max_side: int = 640) -> None:
+        import torch
+
+        from .retinaface_net import RetinaFaceNet
+
+        self.name = f"retinaface_{backbone}"
+        self.device = torch_device(device)
+        self.runs_on = f"torch:{self.device}"
+        net = RetinaFaceNet(backbone)
+        load_state_dict(Path(path), net, f"RetinaFace {backbone}")
+        self.net = net.eval().to(self.device)
+        self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
+        self._torch = torch
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        small, scale = bounded_copy(rgb, self.max_side)
+        h, w = small.shape[:2]
+        bgr = small[:, :, ::-1].astype(np.float32) - _BGR_MEAN
+        x = self._torch.from_numpy(np.ascontiguousarray(bgr.transpose(2, 0, 1)))[None].to(self.device)
+        with self._torch.inference_mode():
+            loc, conf, marks = (t[0].float().cpu().numpy() for t in self.net(x))
+        scores = conf[:, 1]
+        keep = scores > self.score_threshold
+        boxes, landmarks = decode(loc[keep], marks[keep], prior_boxes(h, w)[keep])
+        size = np.array([w, h] * 2, dtype=np.float32)
+        boxes, landmarks, scores = boxes * size, landmarks * np.tile([w, h], 5).astype(np.float32), scores[keep]
+        order = nms(boxes, scores, self.nms_threshold)
+        return faces_from_arrays(boxes[order], scores[order], landmarks[order], scale, rgb.shape)

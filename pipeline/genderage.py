@@ -1,0 +1,38 @@
+"""Gender and age with insightface's genderage.onnx (buffalo_l), through insightface's own Attribute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelUnavailable
+from .face import Face
+from .onnx_session import active_provider, default_providers
+
+
+class GenderAgeModel:
+    def __init__(self, path: Path, providers: list[str] | None = None) -> None:
+        from insightface.model_zoo import get_model
+        from insightface.model_zoo.attribute import Attribute
+
+        model = get_model(str(path), providers=providers or default_providers())
+        if not isinstance(model, Attribute) or model.taskname != "genderage":
+            raise ModelUnavailable(
+                f"{path} is not a gender/age model (expected genderage.onnx's interface: "
+                f"input [1,3,96,96], output [1,3])")
+        model.prepare(ctx_id=0)
+        self.model = model
+        self.runs_on = f"onnxruntime:{active_provider(model.session)}"
+
+    def annotate(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
+        """Return the faces with gender ("F"/"M") and age (years) filled in."""
+        from insightface.app.common import Face as InsightFace
+
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        out = []
+        for face in faces:
+            record = InsightFace(bbox=np.asarray(face.box, dtype=np.float32), kps=face.landmarks)
+            gender, age = self.model.get(bgr, record)
+            out.append(face.with_gender_age("M" if int(gender) == 1 else "F", int(age)))
+        return out

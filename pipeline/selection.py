@@ -1,0 +1,103 @@
+"""The API's face selection: ordering, gender filtering, index parsing and source/target pairing.
+
+These functions are the API's semantics; nodes, CLI and server all call them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import BadInput
+from .face import Face
+from .options import FACE_ORDERS, GENDER_FILTERS, check_choice
+
+_ORDER_KEYS = {
+    "large-small": (lambda f: f.area, True),
+    "small-large": (lambda f: f.area, False),
+    "top-bottom": (lambda f: f.box[1], False),
+    "bottom-top": (lambda f: f.box[1], True),
+    "left-right": (lambda f: f.box[0], False),
+    "right-left": (lambda f: f.box[0], True),
+}
+_GENDER_CODES = {"female": "F", "male": "M"}
+
+
+def order_faces(faces: list[Face], order: str) -> list[Face]:
+    """Number faces as the API does: by box area, box top edge or box left edge."""
+    check_choice("detection_face_order", order, FACE_ORDERS)
+    key, descending = _ORDER_KEYS[order]
+    return sorted(faces, key=key, reverse=descending)
+
+
+def filter_by_gender(faces: list[Face], gender: str) -> list[Face]:
+    """Keep only faces of the given gender ("no" keeps all). Faces must carry a gender already."""
+    check_choice("detect_gender", gender, GENDER_FILTERS)
+    if gender == "no":
+        return list(faces)
+    unknown = [f for f in faces if f.gender is None]
+    if unknown:
+        raise ValueError("filter_by_gender needs faces analysed for gender first")
+    return [f for f in faces if f.gender == _GENDER_CODES[gender]]
+
+
+def parse_indexes(text: str, name: str = "faces_index") -> list[int]:
+    """Parse "0", "0,2", " 1 , 0 " into [0], [0, 2], [1, 0]; reject anything else quoting the token."""
+    if not isinstance(text, str):
+        raise BadInput(f"{name} must be a string such as \"0\" or \"0,2\", got {type(text).__name__}")
+    indexes = []
+    for raw in text.split(","):
+        token = raw.strip()
+        if not token.isdigit() or not token.isascii():
+            raise BadInput(
+                f"{name}: {token!r} is not a face index; use whole numbers >= 0 separated by commas, "
+                f"such as \"0\" or \"0,2\""
+            )
+        indexes.append(int(token))
+    return indexes
+
+
+@dataclass(frozen=True)
+class Selection:
+    """candidates: every face after ordering and the gender filter (what indexes point into).
+    picked: the faces the index list asked for, in the order asked; None where an index is past the end."""
+
+    candidates: tuple[Face, ...]
+    requested: tuple[int, ...]
+    picked: tuple[Face | None, ...]
+
+    @property
+    def available(self) -> int:
+        return len(self.candidates)
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        return tuple(i for i, f in zip(self.requested, self.picked) if f is None)
+
+
+def select_faces(faces: list[Face], order: str, gender: str, indexes: list[int]) -> Selection:
+    """Order, filter by gender, then pick by index: exactly the API's sequence."""
+    candidates = filter_by_gender(order_faces(faces, order), gender)
+    picked = tuple(candidates[i] if i < len(candidates) else None for i in indexes)
+    return Selection(candidates=tuple(candidates), requested=tuple(indexes), picked=picked)
+
+
+def require_all(selection: Selection, role: str, index_name: str) -> list[Face]:
+    """The source rule: every requested index must exist, else the spec's 400 error."""
+    if selection.missing:
+        asked = selection.missing[0]
+        raise BadInput(
+            f"{role} has {selection.available} faces after filtering; {index_name} asks for {asked}"
+        )
+    return list(selection.picked)
+
+
+def pair_indexes(source: list[int], target: list[int]) -> list[tuple[int, int]]:
+    """Pair the k-th target index with the k-th source index; one source index serves every target."""
+    if len(source) == 1:
+        return [(source[0], t) for t in target]
+    if len(source) != len(target):
+        raise BadInput(
+            f"source_faces_index has {len(source)} indexes and input_faces_index has {len(target)}; "
+            "give one source index, or as many as target indexes"
+        )
+    return list(zip(source, target))

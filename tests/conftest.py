@@ -1,0 +1,79 @@
+"""Shared test fixtures: the real photos and models in ../shared, a models root laid out like ComfyUI's,
+and a loopback HTTP server. Nothing here reaches the internet: downloads are switched off by default."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from support import MODELS
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("FACESWAP_V3_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+    monkeypatch.delenv("FACESWAP_V3_MODELS", raising=False)
+
+
+@pytest.fixture(scope="session")
+def models_root(tmp_path_factory) -> Path:
+    """A ComfyUI-style models/ root holding the real small models of ../shared/models."""
+    root = tmp_path_factory.mktemp("models")
+    placements = {
+        "facedetection/detection_mobilenet0.25_Final.pth": "detection_mobilenet0.25_Final.pth",
+        "facedetection/det_500m.onnx": "det_500m.onnx",
+        "facedetection/scrfd_2.5g_bnkps.onnx": "scrfd_2.5g_bnkps.onnx",
+        # Real gender/age weights in the exact interface of buffalo_l's genderage.onnx (see models README).
+        "insightface/models/buffalo_l/genderage.onnx": "genderage_2018_wrapped.onnx",
+    }
+    for relative, source in placements.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(MODELS / source, target)
+    return root
+
+
+@pytest.fixture(scope="session")
+def store(models_root):
+    from faceswap_v3.pipeline.models.store import ModelStore
+
+    return ModelStore(models_root=models_root, allow_download=False)
+
+
+class _Routes(BaseHTTPRequestHandler):
+    routes: dict = {}
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        route = self.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        status, headers, body = route
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    """A real HTTP server on 127.0.0.1; add routes with server.routes[path] = (status, headers, body)."""
+    handler = type("Handler", (_Routes,), {"routes": {}})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.routes = handler.routes
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

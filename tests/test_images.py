@@ -1,0 +1,105 @@
+"""Bad images get a one-line error naming the problem; good ones decode upright to RGB."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from support import FACES
+from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_batch
+from faceswap_v3.pipeline.errors import BadInput
+from faceswap_v3.pipeline.image_source import load_image
+from faceswap_v3.pipeline.images import decode_image
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height (a decompression bomb's calling card)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def one_line(exc: BaseException) -> str:
+    message = str(exc)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_decompression_bomb_header_is_refused_before_decoding():
+    with pytest.raises(BadInput) as info:
+        decode_image(png_header(30000, 30000), "target_img")
+    message = one_line(info.value)
+    assert message.startswith("target_img is ") and "900000000 pixels" in message
+    assert message.endswith("the limit is 100 MP, so scale it down first")
+    # Under PIL's own bomb limit, our tighter one still applies before any pixel is decoded.
+    with pytest.raises(BadInput, match=r"^target_img is 12000x10000 \(120 MP\); the limit is 100 MP"):
+        decode_image(png_header(12000, 10000), "target_img")
+
+
+def test_corrupt_and_truncated_bytes():
+    with pytest.raises(BadInput, match=r"^source_img is not an image PIL can read"):
+        decode_image(b"definitely not an image", "source_img")
+    jpeg = (FACES / "portrait_male_02.jpg").read_bytes()
+    with pytest.raises(BadInput) as info:
+        decode_image(jpeg[: len(jpeg) // 3], "source_img")
+    assert one_line(info.value).startswith("source_img is corrupt or truncated")
+    with pytest.raises(BadInput, match="is empty"):
+        decode_image(b"", "source_img")
+
+
+def test_base64_and_data_urls_decode_and_garbage_is_refused():
+    raw = (FACES / "portrait_male_02.jpg").read_bytes()
+    expected = decode_image(raw)
+    text = base64.b64encode(raw).decode()
+    assert np.array_equal(load_image(text), expected)
+    assert np.array_equal(load_image("data:image/jpeg;base64," + text), expected)
+    with pytest.raises(BadInput, match="neither a URL, an existing file, nor valid base64"):
+        load_image("not base64 at all!")
+    with pytest.raises(BadInput, match="no file at /no/such/face.jpg"):
+        load_image("/no/such/face.jpg")
+
+
+def test_url_that_is_not_an_image(http_server):
+    http_server.routes["/page"] = (200, {"Content-Type": "text/html"}, b"<html>hello</html>")
+    http_server.routes["/face.jpg"] = (200, {"Content-Type": "image/jpeg"}, (FACES / "portrait_male_02.jpg").read_bytes())
+    with pytest.raises(BadInput) as info:
+        load_image(http_server.url + "/page", "source_img")
+    assert "(Content-Type text/html) is not an image" in one_line(info.value)
+    with pytest.raises(BadInput, match="answered HTTP 404"):
+        load_image(http_server.url + "/nothing.jpg")
+    assert load_image(http_server.url + "/face.jpg").shape == (418, 740, 3)
+
+
+def test_url_that_does_not_resolve_or_has_another_scheme():
+    with pytest.raises(BadInput, match="could not fetch http://no-such-host.invalid/x.jpg"):
+        load_image("http://no-such-host.invalid/x.jpg")
+    from faceswap_v3.pipeline.http_fetch import fetch_bytes
+
+    with pytest.raises(BadInput, match="only http\\(s\\) URLs are accepted"):
+        fetch_bytes("file:///etc/passwd")
+
+
+def test_url_body_over_the_size_limit(http_server):
+    from faceswap_v3.pipeline.http_fetch import fetch_bytes
+
+    http_server.routes["/big"] = (200, {}, b"x" * 2048)
+    with pytest.raises(BadInput, match="is 2048 bytes; the limit is 1024"):
+        fetch_bytes(http_server.url + "/big", max_bytes=1024)
+
+
+def test_palette_and_16_bit_images_become_rgb():
+    img = Image.open(FACES / "portrait_male_02.jpg").convert("P")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    assert decode_image(buf.getvalue()).shape == (418, 740, 3)
+
+
+def test_empty_batch_is_refused(store):
+    with pytest.raises(BadInput, match="the image batch is empty"):
+        analyze_batch([], AnalysisRequest("retinaface_mobile0.25"), store)

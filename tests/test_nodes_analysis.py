@@ -1,0 +1,64 @@
+"""LoadFace and DetectFaces called as ComfyUI calls them: widget values in, IMAGE tensors out."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+import torch
+
+from support import FACES
+from faceswap_v3.nodes.detect_faces import DetectFaces
+from faceswap_v3.nodes.load_face import LoadFace
+from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
+from faceswap_v3.pipeline.errors import BadInput
+from faceswap_v3.pipeline.images import read_image_file
+
+
+@pytest.fixture(autouse=True)
+def _models(monkeypatch, models_root):
+    monkeypatch.setenv("FACESWAP_V3_MODELS", str(models_root))
+
+
+def test_load_face_from_path_base64_and_url(http_server):
+    path = FACES / "portrait_male_02.jpg"
+    expected = read_image_file(path)
+    http_server.routes["/face.jpg"] = (200, {"Content-Type": "image/jpeg"}, path.read_bytes())
+    for reference in (str(path), base64.b64encode(path.read_bytes()).decode(), http_server.url + "/face.jpg"):
+        (image,) = LoadFace().load(image=None, url_or_path_or_base64=reference)
+        assert image.dtype == torch.float32 and tuple(image.shape) == (1, 418, 740, 3)
+        assert np.array_equal(image_to_frames(image)[0], expected)
+    assert LoadFace.VALIDATE_INPUTS(image=None, url_or_path_or_base64=str(path)) is True
+    assert "pick an image" in LoadFace.VALIDATE_INPUTS(image=None, url_or_path_or_base64="")
+
+
+def test_detect_faces_on_a_batch_returns_faces_preview_and_provider():
+    frames = [read_image_file(FACES / "two_men.jpg")] * 2
+    faces, preview, info = DetectFaces().detect(frames_to_image(frames), "retinaface_mobile0.25", "left-right",
+                                                "no", "1,4")
+    assert len(faces.analyses) == 2
+    for analysis in faces.analyses:
+        picked = analysis.selection.picked
+        assert picked[0] is analysis.selection.candidates[1] and picked[1] is None
+        assert analysis.selection.missing == (4,)
+    assert tuple(preview.shape) == (2, 661, 1126, 3)
+    changed = (image_to_frames(preview)[0] != frames[0]).any(axis=2)
+    assert 0.001 < changed.mean() < 0.2  # boxes and numbers drawn, photo otherwise intact
+    assert "faces per frame: 2, 2" in info and "retinaface_mobile0.25: torch:cpu" in info
+
+
+def test_detect_faces_gender_filter_reports_onnxruntime_provider():
+    image = frames_to_image([read_image_file(FACES / "couple_female_left_male_right.jpg")])
+    faces, _, info = DetectFaces().detect(image, "det_500m.onnx", "large-small", "male", "0")
+    assert faces.analyses[0].selection.picked[0].gender == "M"
+    assert "det_500m.onnx: onnxruntime:CPUExecutionProvider" in info
+    assert "genderage: onnxruntime:CPUExecutionProvider" in info
+
+
+def test_detect_faces_rejects_bad_index_and_empty_batch():
+    image = frames_to_image([read_image_file(FACES / "two_men.jpg")])
+    with pytest.raises(BadInput, match="faces_index: 'x' is not a face index"):
+        DetectFaces().detect(image, "retinaface_mobile0.25", "large-small", "no", "x")
+    with pytest.raises(BadInput, match="the image batch is empty"):
+        DetectFaces().detect(torch.zeros((0, 64, 64, 3)), "retinaface_mobile0.25", "large-small", "no", "0")
