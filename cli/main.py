@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..pipeline.errors import BadInput
-from . import detect
+from . import detect, swap
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="python -m faceswap_v3", description="Faceswap V3: local face analysis and swapping")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     detect.add_parser(commands)
+    swap.add_parser(commands)
     return parser
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from ..pipeline.analysis import AnalysisRequest, analyze_batch
-from ..pipeline.detectors import detector_choices
-from ..pipeline.options import DEFAULTS, FACE_ORDERS, GENDER_FILTERS
 from ..pipeline.preview import draw_faces
 from . import comfy_env
 from .tensors import frames_to_image, image_to_frames
+from .widgets import ORDER, facedetection_widget, gender_widget, index_widget
 
 FACES = "FSV3_FACES"
 
@@ -31,17 +30,10 @@ class DetectFaces:
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "One image or a batch of frames."}),
-                "facedetection": (detector_choices(store), {
-                    "default": DEFAULTS["facedetection"],
-                    "tooltip": "Face detector. The first four are the API's; SCRFD files in "
-                               "models/facedetection are listed too. Downloaded on first use."}),
-                "detection_face_order": (list(FACE_ORDERS), {
-                    "default": DEFAULTS["detection_face_order"],
-                    "tooltip": "How faces are numbered: by box area, top edge or left edge."}),
-                "detect_gender": (list(GENDER_FILTERS), {
-                    "default": "no", "tooltip": "Keep only faces of this gender before indexing."}),
-                "faces_index": ("STRING", {
-                    "default": "0", "tooltip": "Which faces to pick, e.g. 0 or 0,2 (0 is the first in the order)."}),
+                "facedetection": facedetection_widget(store),
+                "detection_face_order": ORDER,
+                "detect_gender": gender_widget(),
+                "faces_index": index_widget(),
             },
         }
 

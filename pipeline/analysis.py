@@ -33,6 +33,7 @@ class Analysis:
     selection: Selection
     image_size: tuple[int, int]
     runs_on: list[str] = field(default_factory=list)
+    detected: int = 0  # faces found before the gender filter
 
 
 def genderage_model(store: ModelStore) -> GenderAgeModel:
@@ -60,7 +61,8 @@ def analyze_image(rgb: np.ndarray, request: AnalysisRequest, store: ModelStore,
         faces = model.annotate(rgb, faces)
         runs_on.append(f"genderage: {model.runs_on}")
     selection = select_faces(faces, request.detection_face_order, request.detect_gender, indexes)
-    return Analysis(selection=selection, image_size=(rgb.shape[1], rgb.shape[0]), runs_on=runs_on)
+    return Analysis(selection=selection, image_size=(rgb.shape[1], rgb.shape[0]), runs_on=runs_on,
+                    detected=len(faces))
 
 
 @dataclass

@@ -77,3 +77,37 @@ def http_server():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def swap_root(models_root) -> Path:
+    """models_root plus stand-ins with the exact interface of inswapper_128.onnx and buffalo_l's
+    w600k_r50.onnx (identity / solid-colour / latent-dependent swappers). Stand-ins test geometry
+    and plumbing only, never swap quality."""
+    import standins
+
+    insightface = models_root / "insightface"
+    standins.inswapper(insightface / "inswapper_128.onnx", "identity")
+    standins.inswapper(insightface / "solid_green.onnx", "solid", colour=(0.0, 1.0, 0.0))
+    standins.inswapper(insightface / "latent_shift.onnx", "latent", colour=(0.3, -0.3, 0.2))
+    standins.arcface(insightface / "models" / "buffalo_l" / "w600k_r50.onnx")
+    standins.wrong_interface(insightface / "not_a_swapper.onnx")
+    return models_root
+
+
+@pytest.fixture(scope="session")
+def restorer_root(swap_root, tmp_path_factory) -> Path:
+    """swap_root's models plus real-size GFPGAN (v1.3 and v1.4 share one layout) and CodeFormer
+    networks with random weights, saved as .pth files under facerestore_models/."""
+    import os
+
+    import standins
+
+    root = tmp_path_factory.mktemp("restorer-models")
+    for sub in ("facedetection", "insightface"):
+        (root / sub).symlink_to(swap_root / sub, target_is_directory=True)
+    folder = root / "facerestore_models"
+    standins.restorer_checkpoint(folder / "GFPGANv1.4.pth", "GFPGAN")
+    os.link(folder / "GFPGANv1.4.pth", folder / "GFPGANv1.3.pth")
+    standins.restorer_checkpoint(folder / "codeformer-v0.1.0.pth", "CodeFormer")
+    return root

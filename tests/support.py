@@ -20,3 +20,11 @@ def manifest() -> list[dict]:
 def face_range(row: dict) -> tuple[int, int]:
     low, _, high = row["faces_min-max"].partition("-")
     return int(low), int(high or low)
+
+
+def psnr(a, b) -> float:
+    """Peak signal-to-noise ratio of two uint8 arrays, in dB (inf when identical)."""
+    import numpy as np
+
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))

@@ -1,0 +1,65 @@
+"""RestoreFace: GFPGAN / CodeFormer on each face of an IMAGE (all faces found, or the FACES given)."""
+
+from __future__ import annotations
+
+from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
+from ..pipeline.engine import SwapModels
+from ..pipeline.errors import BadInput
+from ..pipeline.restore import restore_faces
+from . import comfy_env
+from .detect_faces import FACES
+from .tensors import frames_to_image, image_to_frames
+from .widgets import FIDELITY, INTERPOLATION, RESTORE_WEIGHT, face_restore_widget, facedetection_widget
+
+
+class RestoreFace:
+    CATEGORY = "Faceswap V3"
+    DESCRIPTION = "Restore faces with GFPGAN or CodeFormer, aligned to 512 px and blended back by weight."
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("The frames with their faces restored.",)
+    FUNCTION = "restore"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        store = comfy_env.model_store()
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "One image or a batch of frames."}),
+                "face_restore": face_restore_widget(store),
+                "face_restore_weight": RESTORE_WEIGHT,
+                "codeformer_fidelity": FIDELITY,
+                "interpolation": INTERPOLATION,
+                "facedetection": facedetection_widget(store),
+            },
+            "optional": {
+                "faces": (FACES, {"tooltip": "Restore only these faces (from DetectFaces on the same frames) "
+                                             "instead of every face the detector finds."}),
+            },
+        }
+
+    def restore(self, image, face_restore, face_restore_weight, codeformer_fidelity, interpolation, facedetection,
+                faces: FaceSet | None = None):
+        frames = image_to_frames(image)
+        if not frames:
+            raise BadInput("the image batch is empty: no frame to restore")
+        if face_restore_weight == 0:
+            return (image,)
+        if faces is not None and len(faces.analyses) != len(frames):
+            raise BadInput(f"faces has {len(faces.analyses)} frames but image has {len(frames)}")
+        store = comfy_env.model_store()
+        models = SwapModels(store=store, device=comfy_env.torch_device())
+        restorer = models.restorer(face_restore)
+        after_frame = comfy_env.frame_progress(len(frames))
+        request = AnalysisRequest(facedetection=facedetection)
+        out = []
+        for i, rgb in enumerate(frames):
+            if faces is not None:
+                chosen = [f for f in faces.analyses[i].selection.picked if f is not None]
+            else:
+                chosen = list(analyze_image(rgb, request, store, models.device).selection.candidates)
+            out.append(restore_faces(rgb, chosen, lambda crop: restorer.restore(crop, codeformer_fidelity),
+                                     face_restore_weight, interpolation))
+            if after_frame:
+                after_frame(i)
+        return (frames_to_image(out),)

@@ -1,0 +1,67 @@
+"""Widget definitions shared by several nodes: the API's parameters, with its values and defaults."""
+
+from __future__ import annotations
+
+from ..pipeline.detectors import detector_choices
+from ..pipeline.engine import DEFAULT_SWAPPER
+from ..pipeline.models.store import ModelStore
+from ..pipeline.options import DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS, RESTORERS
+
+
+def _with_local_files(registered: tuple[str, ...] | list[str], local: list[str]) -> list[str]:
+    return list(registered) + [name for name in local if name not in registered]
+
+
+def swap_model_widget(store: ModelStore) -> tuple:
+    choices = _with_local_files([DEFAULT_SWAPPER], store.available("insightface", (".onnx",)))
+    return (choices, {"default": DEFAULT_SWAPPER,
+                      "tooltip": "Swapper in models/insightface (inswapper_128.onnx is downloaded on first use; "
+                                 "any .onnx with its interface is listed)."})
+
+
+def face_restore_widget(store: ModelStore) -> tuple:
+    choices = _with_local_files(RESTORERS, store.available("facerestore_models", (".pth", ".safetensors")))
+    return (choices, {"default": DEFAULTS["face_restore"],
+                      "tooltip": "Restoration model run on each swapped face (models/facerestore_models; "
+                                 "downloaded on first use)."})
+
+
+def facedetection_widget(store: ModelStore) -> tuple:
+    return (detector_choices(store), {
+        "default": DEFAULTS["facedetection"],
+        "tooltip": "Face detector (5-point landmarks included). The first four are the API's; SCRFD files in "
+                   "models/facedetection are listed too. Downloaded on first use."})
+
+
+ORDER = (list(FACE_ORDERS), {"default": DEFAULTS["detection_face_order"],
+                             "tooltip": "How faces are numbered in both images: by box area, top edge or left edge."})
+RESTORE_WEIGHT = ("FLOAT", {"default": DEFAULTS["face_restore_weight"], "min": 0.0, "max": 1.0, "step": 0.01,
+                            "tooltip": "How much of the restored face shows: 1 = fully restored, 0 = no restoration "
+                                       "(no model is loaded)."})
+INTERPOLATION = (list(INTERPOLATIONS), {"default": DEFAULTS["interpolation"],
+                                        "tooltip": "Resampling used to bring the face to the restorer's 512 px "
+                                                   "and back."})
+
+
+def gender_widget(which: str = "") -> tuple:
+    faces = f"{which} faces" if which else "faces"
+    return (list(GENDER_FILTERS), {"default": "no",
+                                   "tooltip": f"Keep only {faces} of this gender before indexing."})
+
+
+def index_widget(which: str = "") -> tuple:
+    faces = f"{which} faces" if which else "faces"
+    return ("STRING", {"default": "0",
+                       "tooltip": f"Which {faces} to pick, e.g. 0 or 0,2 (0 is the first in the face order)."})
+
+
+IMAGE_FORMAT = (list(IMAGE_FORMATS), {"default": DEFAULTS["image_format"],
+                                      "tooltip": "The API's output encoding; the IMAGE goes through it, so results "
+                                                 "match the hosted API's (png is lossless)."})
+IMAGE_QUALITY = ("INT", {"default": DEFAULTS["image_quality"], "min": 10, "max": 100, "step": 1,
+                         "tooltip": "Encoder quality for jpeg and webp."})
+BASE64 = ("BOOLEAN", {"default": DEFAULTS["base64"],
+                      "tooltip": "The API's transport switch (base64 JSON instead of bytes). Kept so this node and "
+                                 "the remote node share widgets; it does not change the IMAGE."})
+FIDELITY = ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
+                      "tooltip": "CodeFormer only: 0 = strongest restoration, 1 = closest to the input face."})

@@ -1,0 +1,48 @@
+"""Similarity transforms from a face's 5 landmarks to the templates the models were trained on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# facexlib's / CodeFormer's 5-point FFHQ template for 512 x 512 crops (restorers).
+FFHQ_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],
+                     [201.26117, 371.41043], [313.08905, 371.15118]], dtype=np.float32)
+
+INTERPOLATION_FLAGS = {"Nearest": 0, "Bilinear": 1, "Bicubic": 2, "Lanczos": 4}  # cv2.INTER_* values
+
+
+def arcface_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """The 2x3 matrix insightface's estimate_norm gives for ArcFace (112) and inswapper (128) crops."""
+    from insightface.utils.face_align import arcface_dst
+    from skimage.transform import SimilarityTransform
+
+    if size % 112 == 0:
+        template = arcface_dst * (size / 112.0)
+    else:
+        ratio = size / 128.0
+        template = arcface_dst * ratio + np.array([8.0 * ratio, 0.0])
+    source = np.asarray(landmarks, dtype=np.float64)
+    if hasattr(SimilarityTransform, "from_estimate"):
+        transform = SimilarityTransform.from_estimate(source, template)
+    else:  # scikit-image < 0.26
+        transform = SimilarityTransform()
+        transform.estimate(source, template)
+    return transform.params[0:2, :].astype(np.float32)
+
+
+def ffhq_matrix(landmarks: np.ndarray, size: int = 512) -> np.ndarray:
+    """The 2x3 matrix that maps the face onto the FFHQ template scaled to size."""
+    import cv2
+
+    template = FFHQ_512 * (size / 512.0)
+    matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, dtype=np.float32), template, method=cv2.LMEDS)
+    if matrix is None:
+        raise ValueError("could not align the face: its landmarks are degenerate")
+    return matrix.astype(np.float32)
+
+
+def warp_crop(rgb: np.ndarray, matrix: np.ndarray, size: int, interpolation: int = 1) -> np.ndarray:
+    """Cut the size x size aligned crop out of rgb (pixels outside the image are black)."""
+    import cv2
+
+    return cv2.warpAffine(rgb, matrix, (size, size), flags=interpolation, borderValue=0.0)

@@ -1,0 +1,59 @@
+"""Loading and caching the swap models, resolved through a ModelStore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelUnavailable
+from .models.locate import find_file
+from .models.registry import MODEL_FILES
+from .models.store import ModelStore
+from .recognition import Recognizer
+from .restore import Restorer
+from .swapper import InSwapper
+
+DEFAULT_SWAPPER = "inswapper_128.onnx"
+RECOGNIZER_FILE = "models/buffalo_l/w600k_r50.onnx"
+_cache: dict[tuple[str, str], object] = {}
+
+
+@dataclass
+class SwapModels:
+    """The swapper, recognizer and restorers a swap needs, each loaded once per process.
+
+    swapper / recognizer: a registered name, a name in the folder, or a path (the CLI's flags)."""
+
+    store: ModelStore = field(default_factory=ModelStore)
+    device: str | None = None
+    swapper_file: str = DEFAULT_SWAPPER
+    recognizer_file: str = RECOGNIZER_FILE
+
+    def _resolve(self, name: str, folder: str) -> Path:
+        if Path(name).is_absolute() or Path(name).is_file():
+            if not Path(name).is_file():
+                raise ModelUnavailable(f"model file {name} not found")
+            return Path(name)
+        if name in MODEL_FILES:
+            return self.store.path(name)
+        found = find_file(name, self.store.dirs(folder))
+        if found is None:
+            looked = ", ".join(str(d) for d in self.store.dirs(folder))
+            raise ModelUnavailable(f"model file {name} not found (looked in: {looked})")
+        return found
+
+    def _cached(self, kind: str, path: Path, build):
+        key = (kind, f"{path}:{self.device}")
+        if key not in _cache:
+            _cache[key] = build(path)
+        return _cache[key]
+
+    def swapper(self) -> InSwapper:
+        return self._cached("swapper", self._resolve(self.swapper_file, "insightface"), InSwapper)
+
+    def recognizer(self) -> Recognizer:
+        return self._cached("recognizer", self._resolve(self.recognizer_file, "insightface"), Recognizer)
+
+    def restorer(self, name: str) -> Restorer:
+        path = self._resolve(name, "facerestore_models")
+        return self._cached("restorer", path, lambda p: Restorer(p, self.device))

@@ -1,0 +1,65 @@
+"""The Faceswap V3 API's parameters as one validated record (nodes, CLI and server share it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from .errors import BadInput
+from .options import (API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS,
+                      RESTORERS, check_choice)
+from .selection import parse_indexes
+
+
+@dataclass(frozen=True)
+class FaceswapParams:
+    input_faces_index: str = DEFAULTS["input_faces_index"]
+    source_faces_index: str = DEFAULTS["source_faces_index"]
+    face_restore: str = DEFAULTS["face_restore"]
+    interpolation: str = DEFAULTS["interpolation"]
+    detection_face_order: str = DEFAULTS["detection_face_order"]
+    facedetection: str = DEFAULTS["facedetection"]
+    detect_gender_input: str = DEFAULTS["detect_gender_input"]
+    detect_gender_source: str = DEFAULTS["detect_gender_source"]
+    face_restore_weight: float = DEFAULTS["face_restore_weight"]
+    image_format: str = DEFAULTS["image_format"]
+    image_quality: int = DEFAULTS["image_quality"]
+    base64: bool = DEFAULTS["base64"]
+
+    def __post_init__(self) -> None:
+        parse_indexes(self.input_faces_index, "input_faces_index")
+        parse_indexes(self.source_faces_index, "source_faces_index")
+        check_choice("detection_face_order", self.detection_face_order, FACE_ORDERS)
+        check_choice("detect_gender_input", self.detect_gender_input, GENDER_FILTERS)
+        check_choice("detect_gender_source", self.detect_gender_source, GENDER_FILTERS)
+        check_choice("interpolation", self.interpolation, INTERPOLATIONS)
+        check_choice("image_format", self.image_format, IMAGE_FORMATS)
+        if self.facedetection not in API_DETECTORS and not self._is_extra_detector(self.facedetection):
+            check_choice("facedetection", self.facedetection, API_DETECTORS)
+        if not self.face_restore.lower().endswith((".pth", ".safetensors")):
+            check_choice("face_restore", self.face_restore, RESTORERS)
+        weight = self.face_restore_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise BadInput(f"face_restore_weight must be a number from 0 to 1, got {weight!r}")
+        quality = self.image_quality
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 10 <= quality <= 100:
+            raise BadInput(f"image_quality must be a whole number from 10 to 100, got {quality!r}")
+        if not isinstance(self.base64, bool):
+            raise BadInput(f"base64 must be true or false, got {self.base64!r}")
+
+    @staticmethod
+    def _is_extra_detector(name: str) -> bool:
+        from .detectors import SCRFD_10G
+
+        return name == SCRFD_10G or name.lower().endswith(".onnx")
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> "FaceswapParams":
+        """Build from API-style keys; unknown keys are an error naming them."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise BadInput(f"unknown parameter(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_mapping(self) -> dict:
+        return asdict(self)

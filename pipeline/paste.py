@@ -1,0 +1,70 @@
+"""Pasting an aligned crop back into the frame: only inside the face's region, with a soft mask.
+
+insightface's own paste-back warps, erodes and blurs masks the size of the whole frame; here every
+step runs on the crop or on the small region of the frame the crop covers.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+
+@lru_cache(maxsize=8)
+def feather_mask(size: int, margin: float = 0.1, blur: float = 0.05) -> np.ndarray:
+    """A size x size float mask: 0 over a border of margin*size, 1 inside, with a blurred ramp."""
+    import cv2
+
+    mask = np.zeros((size, size), np.float32)
+    m = max(1, round(size * margin))
+    mask[m:size - m, m:size - m] = 1.0
+    k = max(3, round(size * blur)) | 1
+    mask = cv2.GaussianBlur(mask, (2 * k + 1, 2 * k + 1), 0)
+    mask[mask < 1e-3] = 0.0
+    return mask
+
+
+def _support(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) of the mask's non-zero pixels, in crop coordinates."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def crop_region(matrix: np.ndarray, box: tuple[int, int, int, int],
+                frame_shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """The frame box (x0, y0, x1, y1) that a box of the crop covers once mapped back, or None if off-frame."""
+    import cv2
+
+    inverse = cv2.invertAffineTransform(matrix)
+    bx0, by0, bx1, by1 = box
+    corners = np.array([[bx0, by0, 1], [bx1, by0, 1], [bx0, by1, 1], [bx1, by1, 1]], np.float32) @ inverse.T
+    h, w = frame_shape[:2]
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 2
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def paste_crop(frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, interpolation: int = 1,
+               mask: np.ndarray | None = None, in_place: bool = False) -> np.ndarray:
+    """Blend crop (aligned by matrix) into frame (a copy unless in_place); only the pixels under the
+    mask, mapped back, can change."""
+    import cv2
+
+    out = frame if in_place else frame.copy()
+    mask = feather_mask(crop.shape[0]) if mask is None else mask
+    region = crop_region(matrix, _support(mask), frame.shape)
+    if region is None:
+        return out
+    x0, y0, x1, y1 = region
+    inverse = cv2.invertAffineTransform(matrix)
+    inverse[:, 2] -= (x0, y0)
+    roi_size = (x1 - x0, y1 - y0)
+    warped = cv2.warpAffine(crop, inverse, roi_size, flags=interpolation, borderValue=0.0)
+    alpha = cv2.warpAffine(mask, inverse, roi_size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    roi = out[y0:y1, x0:x1]
+    roi[...] = cv2.blendLinear(warped, roi, alpha, 1.0 - alpha)
+    return out

@@ -1,0 +1,100 @@
+"""Stand-in model files with the exact interface of files we can't have here (inswapper_128,
+ArcFace w600k_r50, GFPGAN, CodeFormer). They exercise loading and pre/post-processing only:
+nothing measured with them says anything about swap or restoration quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = [helper.make_opsetid("", 17)]
+
+
+def _save(graph, path: Path) -> Path:
+    model = helper.make_model(graph, opset_imports=OPSET)
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def inswapper(path: Path, kind: str = "identity", colour=(0.0, 1.0, 0.0), seed: int = 0) -> Path:
+    """inswapper_128's interface: target [1,3,128,128] RGB 0..1, source [1,512] latent -> [1,3,128,128];
+    the [512,512] emap is the last initializer.
+
+    identity: returns target. solid: returns one colour. latent: target shifted by a projection of the
+    latent, so the output depends on the emap transform being applied exactly."""
+    rng = np.random.default_rng(seed)
+    target = helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 128, 128])
+    source = helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])
+    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 128, 128])
+    emap = numpy_helper.from_array(rng.standard_normal((512, 512)).astype(np.float32) / 22.6, "emap")
+    projection = numpy_helper.from_array(rng.standard_normal((512, 3)).astype(np.float32), "projection")
+    shape = numpy_helper.from_array(np.array([1, 3, 1, 1], np.int64), "shape")
+    zero = numpy_helper.from_array(np.zeros((1,), np.float32), "zero")
+    fill = numpy_helper.from_array(np.array(colour, np.float32).reshape(1, 3, 1, 1), "fill")
+    nodes = [
+        helper.make_node("MatMul", ["source", "projection"], ["shift_flat"]),
+        helper.make_node("Reshape", ["shift_flat", "shape"], ["shift"]),
+    ]
+    if kind == "identity":
+        nodes += [helper.make_node("Mul", ["shift", "zero"], ["nothing"]),
+                  helper.make_node("Add", ["target", "nothing"], ["output"])]
+    elif kind == "solid":
+        nodes += [helper.make_node("Mul", ["target", "zero"], ["blank"]),
+                  helper.make_node("Add", ["blank", "fill"], ["output"])]
+    elif kind == "latent":
+        nodes += [helper.make_node("Mul", ["shift", "fill"], ["scaled"]),
+                  helper.make_node("Add", ["target", "scaled"], ["output"])]
+    else:
+        raise ValueError(kind)
+    graph = helper.make_graph(nodes, f"inswapper_standin_{kind}", [target, source], [output],
+                              initializer=[projection, shape, zero, fill, emap])
+    return _save(graph, path)
+
+
+def arcface(path: Path, seed: int = 1) -> Path:
+    """ArcFace w600k_r50's interface: input [1,3,112,112] -> embedding [1,512] (pooled projection)."""
+    rng = np.random.default_rng(seed)
+    data = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])
+    out = helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])
+    weights = numpy_helper.from_array(rng.standard_normal((588, 512)).astype(np.float32), "w")
+    nodes = [
+        helper.make_node("AveragePool", ["input.1"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "w"], ["683"]),
+    ]
+    return _save(helper.make_graph(nodes, "arcface_standin", [data], [out], initializer=[weights]), path)
+
+
+def wrong_interface(path: Path) -> Path:
+    """A valid ONNX model that is not a swapper (one input, no emap)."""
+    data = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 64, 64])
+    return _save(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "not_a_swapper", [data], [out]),
+                 path)
+
+
+def restorer_checkpoint(path: Path, architecture: str) -> Path:
+    """A random-weight checkpoint with the state-dict layout spandrel detects as GFPGAN v1.3/1.4
+    ("clean") or CodeFormer, saved as a plain .pth (params_ema, like the real files)."""
+    import torch
+
+    torch.manual_seed(0)
+    if architecture == "GFPGAN":
+        from spandrel.architectures.GFPGAN import GFPGAN
+
+        net = GFPGAN()
+    elif architecture == "CodeFormer":
+        from spandrel_extra_arches.architectures.CodeFormer import CodeFormer
+
+        net = CodeFormer()
+    else:
+        raise ValueError(architecture)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"params_ema": net.state_dict()}, path)
+    return path

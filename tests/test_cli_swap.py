@@ -1,0 +1,76 @@
+"""python -m faceswap_v3 swap: every API parameter a flag; the output in the API's format."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from support import FACES
+from faceswap_v3.pipeline.images import decode_image, read_image_file
+
+
+def swap(models_root, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "faceswap_v3", "swap", "--models-dir", str(models_root), *args],
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_swap_writes_the_requested_format(swap_root, tmp_path):
+    out = tmp_path / "out.png"
+    target = FACES / "couple_female_left_male_right.jpg"
+    result = swap(swap_root, "--source", str(FACES / "portrait_male_damon.jpg"), "--target", str(target),
+                  "-o", str(out), "--swap-model", "solid_green.onnx", "--facedetection", "scrfd_2.5g_bnkps.onnx",
+                  "--face-restore-weight", "0", "--detect-gender-input", "male", "--image-format", "png")
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.size == (2280, 1588)
+    swapped, original = read_image_file(out), read_image_file(target)
+    changed = (swapped != original).any(axis=2)
+    assert changed[:, 1140:].mean() > 0.01 and changed[:, :1000].mean() == 0.0  # the man, on the right
+
+
+def test_swap_base64_and_quality(swap_root, tmp_path):
+    out = tmp_path / "out.json"
+    result = swap(swap_root, "--source", str(FACES / "portrait_female_02.jpg"),
+                  "--target", str(FACES / "portrait_male_02.jpg"), "-o", str(out),
+                  "--facedetection", "scrfd_2.5g_bnkps.onnx", "--face-restore-weight", "0",
+                  "--image-format", "webp", "--image-quality", "30", "--base64")
+    assert result.returncode == 0, result.stderr
+    data = base64.b64decode(json.loads(out.read_text())["image"])
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    assert decode_image(data).shape == (418, 740, 3)
+
+
+def test_swap_bad_input_exits_2_with_one_line(swap_root, tmp_path):
+    common = ["-o", str(tmp_path / "x.jpg"), "--facedetection", "scrfd_2.5g_bnkps.onnx", "--face-restore-weight", "0"]
+    cases = [
+        (["--source", str(FACES / "noface_landscape.jpg"), "--target", str(FACES / "two_men.jpg")],
+         "error: no face found in the source image"),
+        (["--source", str(FACES / "two_men.jpg"), "--target", str(FACES / "two_men.jpg"), "--image-quality", "5"],
+         "error: image_quality must be a whole number from 10 to 100, got 5"),
+        (["--source", str(FACES / "two_men.jpg"), "--target", str(FACES / "two_men.jpg"),
+          "--source-faces-index", "0,1", "--input-faces-index", "0,1,2"],
+         "error: source_faces_index has 2 indexes and input_faces_index has 3"),
+        (["--source", str(FACES / "two_men.jpg"), "--target", str(FACES / "two_men.jpg"), "--interpolation", "Area"],
+         "python -m faceswap_v3 swap: error: argument --interpolation"),
+    ]
+    for args, start in cases:
+        result = swap(swap_root, *args, *common)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith(start), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.jpg").exists()
+
+
+def test_swap_target_without_face_is_written_unchanged_with_a_warning(swap_root, tmp_path):
+    out = tmp_path / "same.png"
+    result = swap(swap_root, "--source", str(FACES / "two_men.jpg"), "--target", str(FACES / "noface_landscape.jpg"),
+                  "-o", str(out), "--facedetection", "scrfd_2.5g_bnkps.onnx", "--face-restore-weight", "0",
+                  "--image-format", "png")
+    assert result.returncode == 0, result.stderr
+    assert "warning: target has no face after filtering" in result.stdout
+    assert np.array_equal(read_image_file(out), read_image_file(FACES / "noface_landscape.jpg"))
