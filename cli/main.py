@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..pipeline.errors import BadInput
-from . import detect, swap
+from . import detect, serve, swap
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     detect.add_parser(commands)
     swap.add_parser(commands)
+    serve.add_parser(commands)
     return parser
 
 

@@ -3,6 +3,7 @@
 from .detect_faces import DetectFaces
 from .faceswap_v3 import FaceswapV3
 from .load_face import LoadFace
+from .remote_swap import SegmindRemoteSwap
 from .restore_face import RestoreFace
 from .swap_faces import SwapFaces
 
@@ -12,6 +13,7 @@ NODE_CLASS_MAPPINGS = {
     "FaceswapV3SwapFaces": SwapFaces,
     "FaceswapV3RestoreFace": RestoreFace,
     "FaceswapV3": FaceswapV3,
+    "FaceswapV3SegmindRemoteSwap": SegmindRemoteSwap,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FaceswapV3LoadFace": "Load Face (Faceswap V3)",
@@ -19,4 +21,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FaceswapV3SwapFaces": "Swap Faces (Faceswap V3)",
     "FaceswapV3RestoreFace": "Restore Face (Faceswap V3)",
     "FaceswapV3": "Faceswap V3 (all-in-one, local)",
+    "FaceswapV3SegmindRemoteSwap": "Segmind Faceswap V3 (hosted API)",
 }

@@ -92,3 +92,27 @@ def input_directory() -> Path | None:
 def annotated_input_path(name: str) -> Path | None:
     fp = _folder_paths()
     return Path(fp.get_annotated_filepath(name)) if fp is not None else None
+
+
+def cancel_requested() -> bool:
+    try:
+        import comfy.model_management as mm
+    except ImportError:
+        return False
+    return bool(mm.processing_interrupted())
+
+
+def poll_progress(deadline_s: float):
+    """A callback for each status poll: moves ComfyUI's bar with the time spent."""
+    try:
+        from comfy.utils import ProgressBar
+    except ImportError:
+        return None
+    steps = max(1, int(deadline_s))
+    bar = ProgressBar(steps)
+
+    def on_poll(state: str, elapsed_s: float) -> None:
+        log.info("Faceswap V3 API: %s after %.1f s", state, elapsed_s)
+        bar.update_absolute(min(steps - 1, int(elapsed_s)), steps)
+
+    return on_poll

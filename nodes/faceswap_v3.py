@@ -14,7 +14,8 @@ from .widgets import (BASE64, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, ORDER,
 
 
 def api_widgets(store) -> dict:
-    """The API's parameters in the API's order, shared with the remote node so graphs can switch."""
+    """The API's parameters in the API's order, shared with the remote node so graphs can switch
+    (store None: only the API's own values, no local model files)."""
     return {
         "input_faces_index": index_widget("target"),
         "source_faces_index": index_widget("source"),

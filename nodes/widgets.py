@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..pipeline.detectors import detector_choices
 from ..pipeline.engine import DEFAULT_SWAPPER
 from ..pipeline.models.store import ModelStore
-from ..pipeline.options import DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS, RESTORERS
+from ..pipeline.options import API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS, RESTORERS
 
 
 def _with_local_files(registered: tuple[str, ...] | list[str], local: list[str]) -> list[str]:
@@ -19,15 +19,18 @@ def swap_model_widget(store: ModelStore) -> tuple:
                                  "any .onnx with its interface is listed)."})
 
 
-def face_restore_widget(store: ModelStore) -> tuple:
-    choices = _with_local_files(RESTORERS, store.available("facerestore_models", (".pth", ".safetensors")))
+def face_restore_widget(store: ModelStore | None) -> tuple:
+    """store None: the API's values only (the remote node)."""
+    local = store.available("facerestore_models", (".pth", ".safetensors")) if store else []
+    choices = _with_local_files(RESTORERS, local)
     return (choices, {"default": DEFAULTS["face_restore"],
                       "tooltip": "Restoration model run on each swapped face (models/facerestore_models; "
                                  "downloaded on first use)."})
 
 
-def facedetection_widget(store: ModelStore) -> tuple:
-    return (detector_choices(store), {
+def facedetection_widget(store: ModelStore | None) -> tuple:
+    """store None: the API's four detectors only (the remote node)."""
+    return (list(API_DETECTORS) if store is None else detector_choices(store), {
         "default": DEFAULTS["facedetection"],
         "tooltip": "Face detector (5-point landmarks included). The first four are the API's; SCRFD files in "
                    "models/facedetection are listed too. Downloaded on first use."})

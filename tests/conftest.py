@@ -111,3 +111,34 @@ def restorer_root(swap_root, tmp_path_factory) -> Path:
     os.link(folder / "GFPGANv1.4.pth", folder / "GFPGANv1.3.pth")
     standins.restorer_checkpoint(folder / "codeformer-v0.1.0.pth", "CodeFormer")
     return root
+
+
+@pytest.fixture(scope="session")
+def start_api_server():
+    """Start `python -m faceswap_v3 serve` as a real process on a free loopback port; returns its URL.
+    Every server started is stopped at the end of the session."""
+    import os
+    import subprocess
+    import sys
+
+    processes = []
+
+    def start(models_root: Path, *extra: str) -> str:
+        env = {**os.environ, "FACESWAP_V3_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "faceswap_v3", "serve", "--port", "0", "--models-dir", str(models_root), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        processes.append(process)
+        line = process.stdout.readline()
+        if "serving the Faceswap V3 API on " not in line:
+            process.kill()
+            raise RuntimeError(f"server did not start: {line!r}")
+        return line.strip().rsplit(" ", 1)[1]
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

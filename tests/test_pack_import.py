@@ -37,7 +37,8 @@ COMFY_LIKE = textwrap.dedent('''
     sys.modules["ComfyUI-Faceswap-V3"] = module
     spec.loader.exec_module(module)
 
-    heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("onnxruntime", "insightface", "cv2", "spandrel"))
+    heavy = sorted(m for m in sys.modules
+                   if m.split(".")[0] in ("onnxruntime", "insightface", "cv2", "spandrel", "httpx", "aiohttp"))
     definitions = {name: cls.INPUT_TYPES() for name, cls in module.NODE_CLASS_MAPPINGS.items()}
     print(json.dumps({
         "nodes": sorted(module.NODE_CLASS_MAPPINGS),
@@ -65,7 +66,7 @@ def test_loads_like_a_comfyui_custom_node_folder_without_heavy_imports(tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["nodes"] == ["FaceswapV3", "FaceswapV3DetectFaces", "FaceswapV3LoadFace",
-                               "FaceswapV3RestoreFace", "FaceswapV3SwapFaces"]
+                               "FaceswapV3RestoreFace", "FaceswapV3SegmindRemoteSwap", "FaceswapV3SwapFaces"]
     assert all("Faceswap V3" in name for name in report["display"].values())
     assert report["heavy"] == []
     assert report["comfy_nodes_untouched"] is True
