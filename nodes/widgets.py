@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ..pipeline.detectors import detector_choices
 from ..pipeline.engine import DEFAULT_SWAPPER
+from ..pipeline.models.locate import find_file
+from ..pipeline.models.registry import DETECTOR_FILES, MODEL_FILES
 from ..pipeline.models.store import ModelStore
 from ..pipeline.options import API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS, RESTORERS
 
@@ -12,11 +14,27 @@ def _with_local_files(registered: tuple[str, ...] | list[str], local: list[str])
     return list(registered) + [name for name in local if name not in registered]
 
 
+def _download_status(store: ModelStore | None, names: list[str]) -> str:
+    """' On disk: a, b. Downloaded on first use: c.' for the registered files among names."""
+    if store is None:
+        return ""
+    on_disk, missing = [], []
+    for name in names:
+        path = DETECTOR_FILES.get(name, name)
+        if path not in MODEL_FILES:
+            continue
+        entry = MODEL_FILES[path]
+        (on_disk if find_file(entry.name, store.dirs(entry.folder)) else missing).append(name)
+    parts = [f"On disk: {', '.join(on_disk)}." if on_disk else "",
+             f"Downloaded on first use: {', '.join(missing)}." if missing else ""]
+    return " " + " ".join(p for p in parts if p) if any(parts) else ""
+
+
 def swap_model_widget(store: ModelStore) -> tuple:
     choices = _with_local_files([DEFAULT_SWAPPER], store.available("insightface", (".onnx",)))
     return (choices, {"default": DEFAULT_SWAPPER,
-                      "tooltip": "Swapper in models/insightface (inswapper_128.onnx is downloaded on first use; "
-                                 "any .onnx with its interface is listed)."})
+                      "tooltip": "Swapper in models/insightface (any .onnx with inswapper_128's interface is listed)."
+                                 + _download_status(store, choices)})
 
 
 def face_restore_widget(store: ModelStore | None) -> tuple:
@@ -24,16 +42,17 @@ def face_restore_widget(store: ModelStore | None) -> tuple:
     local = store.available("facerestore_models", (".pth", ".safetensors")) if store else []
     choices = _with_local_files(RESTORERS, local)
     return (choices, {"default": DEFAULTS["face_restore"],
-                      "tooltip": "Restoration model run on each swapped face (models/facerestore_models; "
-                                 "downloaded on first use)."})
+                      "tooltip": "Restoration model run on each swapped face (models/facerestore_models)."
+                                 + _download_status(store, choices)})
 
 
 def facedetection_widget(store: ModelStore | None) -> tuple:
     """store None: the API's four detectors only (the remote node)."""
-    return (list(API_DETECTORS) if store is None else detector_choices(store), {
+    choices = list(API_DETECTORS) if store is None else detector_choices(store)
+    return (choices, {
         "default": DEFAULTS["facedetection"],
         "tooltip": "Face detector (5-point landmarks included). The first four are the API's; SCRFD files in "
-                   "models/facedetection are listed too. Downloaded on first use."})
+                   "models/facedetection are listed too." + _download_status(store, choices)})
 
 
 ORDER = (list(FACE_ORDERS), {"default": DEFAULTS["detection_face_order"],

@@ -108,3 +108,13 @@ def test_swap_faces_needs_a_source_and_matching_frames():
         SwapFaces().swap(target, faces, "inswapper_128.onnx")
     with pytest.raises(BadInput, match="target_faces has 1 frames but target_image has 2"):
         SwapFaces().swap(torch.cat([target, target]), faces, "inswapper_128.onnx", source_faces=faces)
+
+
+def test_model_widgets_say_which_files_are_on_disk_and_which_will_download():
+    required = FaceswapV3.INPUT_TYPES()["required"]
+    detection = required["facedetection"][1]["tooltip"]
+    assert "On disk: retinaface_mobile0.25." in detection
+    assert "Downloaded on first use: retinaface_resnet50, YOLOv5l, YOLOv5n, scrfd_10g (buffalo_l)." in detection
+    assert "Downloaded on first use: codeformer-v0.1.0.pth, GFPGANv1.4.pth, GFPGANv1.3.pth." in \
+        required["face_restore"][1]["tooltip"]
+    assert "On disk: inswapper_128.onnx." in SwapFaces.INPUT_TYPES()["required"]["swap_model"][1]["tooltip"]
