@@ -94,6 +94,14 @@ def annotated_input_path(name: str) -> Path | None:
     return Path(fp.get_annotated_filepath(name)) if fp is not None else None
 
 
+def raise_if_interrupted() -> None:
+    try:
+        import comfy.model_management as mm
+    except ImportError:
+        return
+    mm.throw_exception_if_processing_interrupted()
+
+
 def cancel_requested() -> bool:
     try:
         import comfy.model_management as mm

@@ -6,7 +6,7 @@ from ..pipeline.errors import BadInput
 from ..pipeline.images import decode_image, encode_image
 from ..pipeline.params import FaceswapParams
 from ..pipeline.remote.api_key import resolve_api_key
-from ..pipeline.remote.client import FaceswapClient, RemoteConfig
+from ..pipeline.remote.client import FaceswapClient, RemoteCancelled, RemoteConfig
 from . import comfy_env
 from .faceswap_v3 import api_widgets
 from .tensors import frames_to_image, image_to_frames
@@ -68,7 +68,11 @@ class SegmindRemoteSwap:
             payload = {**params.to_mapping(),
                        "source_img": self._reference(client, "source", source_img, source_url, image_transport),
                        "target_img": self._reference(client, "target", target_img, target_url, image_transport)}
-            result = client.swap_sync(payload) if mode == "sync" else client.swap_async(payload)
+            try:
+                result = client.swap_sync(payload) if mode == "sync" else client.swap_async(payload)
+            except RemoteCancelled:
+                comfy_env.raise_if_interrupted()  # ComfyUI's own interruption, not an error
+                raise
         if result.remaining_credits is not None:
             comfy_env.log.info("Faceswap V3 API: %s credits left", result.remaining_credits)
         return (frames_to_image([decode_image(result.image, "the API's result")]), result.remaining_credits or "")

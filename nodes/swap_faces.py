@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch
 from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
-from ..pipeline.faceswap import source_embeddings, swap_face_set
+from ..pipeline.faceswap import source_embeddings, swap_frames
 from . import comfy_env
 from .detect_faces import FACES
 from .tensors import frames_to_image, image_to_frames
@@ -52,7 +52,8 @@ class SwapFaces:
                                       "no", source_faces_index, "source_faces_index")
             source_faces = analyze_batch(image_to_frames(source_image)[:1], request, store, models.device)
         embeddings = source_embeddings(source_faces, models)
-        target = FaceSet(target_faces.request, image_to_frames(target_image), target_faces.analyses)
-        result = swap_face_set(target, embeddings, list(source_faces.analyses[0].selection.requested), models,
-                               after_frame=comfy_env.frame_progress(len(target.frames)))
+        frames = image_to_frames(target_image)
+        result = swap_frames(frames, target_faces.analyses, list(target_faces.analyses[0].selection.requested),
+                             embeddings, list(source_faces.analyses[0].selection.requested), models,
+                             after_frame=comfy_env.frame_progress(len(frames)))
         return (frames_to_image(result.frames),)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
-from .analysis import AnalysisRequest, FaceSet, analyze_batch, analyze_image
+from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image
 from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
@@ -37,19 +37,20 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
     return {index: recognizer.embed(rgb, face) for index, face in zip(selection.requested, faces)}
 
 
-def swap_face_set(target: FaceSet, embeddings: dict[int, np.ndarray], source_indexes: list[int],
-                  models: SwapModels, restore: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
-                  after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
-    """Swap every target frame; frames without the asked-for faces pass through with a warning."""
-    target_indexes = list(target.analyses[0].selection.requested) if target.analyses else []
+def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
+                embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
+                restore: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
+                after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
+    """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
+    as it comes); frames without the asked-for faces pass through with a warning."""
     pairs_of_indexes = pair_indexes(source_indexes, target_indexes)
     swapper = models.swapper()
     result = FaceswapResult(frames=[])
-    for i, (rgb, analysis) in enumerate(zip(target.frames, target.analyses)):
+    for i, (rgb, analysis) in enumerate(zip(frames, analyses)):
         selection = analysis.selection
         pairs = [(face, embeddings[s]) for (s, _), face in zip(pairs_of_indexes, selection.picked) if face is not None]
         if selection.missing:
-            prefix = f"frame {i}: " if len(target.frames) > 1 else ""
+            prefix = f"frame {i}: " if len(frames) > 1 else ""
             found = "no face" if selection.available == 0 else f"only {selection.available} face(s)"
             message = (f"{prefix}target has {found} after filtering; input_faces_index asks for "
                        f"{', '.join(map(str, selection.missing))}, left untouched")
@@ -96,5 +97,6 @@ def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params
                      [analyze_image(source_rgb, source_request, models.store, models.device)])
     embeddings = source_embeddings(source, models)
     restore = make_restore(models, params)
-    target = analyze_batch(target_frames, target_request, models.store, models.device)
-    return swap_face_set(target, embeddings, source_indexes, models, restore, after_frame)
+    analyses = (analyze_image(frame, target_request, models.store, models.device) for frame in target_frames)
+    return swap_frames(target_frames, analyses, parse_indexes(params.input_faces_index, "input_faces_index"),
+                       embeddings, source_indexes, models, restore, after_frame)

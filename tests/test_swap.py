@@ -70,7 +70,7 @@ def test_identity_swap_is_exact_outside_the_face_and_at_least_as_sharp_as_insigh
     reference = theirs.get(bgr, insight_face(face), insight_face(face, embedding), paste_back=True)[:, :, ::-1]
     inside = box_mask(rgb.shape, face.box)
     ours_db, theirs_db = psnr(ours[inside], rgb[inside]), psnr(reference[inside], rgb[inside])
-    assert ours_db >= theirs_db - 0.05, (ours_db, theirs_db)
+    assert ours_db >= theirs_db, (ours_db, theirs_db)
     assert ours_db > 27
 
 
@@ -119,6 +119,18 @@ def test_solid_swapper_changes_only_the_chosen_faces_of_eight_children(models):
     for i in (0, 3, 5):
         near_chosen |= box_mask(target.shape, faces[i].box, grow=0.6)
     assert changed_fraction(target, out, ~near_chosen) == 0.0
+
+
+def test_solid_swapper_on_a_single_face_changes_only_that_face(models):
+    target = read_image_file(FACES / "portrait_female_johansson.jpg")
+    source = read_image_file(FACES / "portrait_male_damon.jpg")
+    green = SwapModels(store=models.store, swapper_file="solid_green.onnx")
+    out = run_faceswap(source, [target], params(), green).frames[0]
+    (face,) = analyze_image(target, AnalysisRequest(DETECTOR), models.store).selection.candidates
+    assert changed_fraction(target, out, box_mask(target.shape, face.box, grow=-0.25)) > 0.9
+    centre = out[int((face.box[1] + face.box[3]) / 2), int((face.box[0] + face.box[2]) / 2)]
+    assert centre[1] > 200 and centre[0] < 60 and centre[2] < 60  # the stand-in's green
+    assert changed_fraction(target, out, ~box_mask(target.shape, face.box, grow=0.6)) == 0.0
 
 
 def test_gender_filter_picks_the_woman_of_the_couple(models):
