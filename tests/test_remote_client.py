@@ -143,7 +143,7 @@ def test_hung_connection_hits_the_deadline(scripted):
 def test_a_100_mb_response_is_refused(scripted):
     scripted.script["/v1/faceswap-v3"] = [(200, {"Content-Type": "image/jpeg"}, "HUGE")]
     client, _ = make_client(scripted.url)
-    with pytest.raises(RemoteError, match="answered with 104857600 bytes; the limit is 67108864"):
+    with pytest.raises(RemoteError, match="is 104857600 bytes; the limit is 67108864"):
         client.swap_sync({})
 
 

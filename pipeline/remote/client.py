@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import BadInput, FaceswapError
+from ..http_fetch import read_capped
 from .api_key import redact
 
 RETRY_STATUSES = (429, 502, 503, 504)
@@ -164,17 +165,9 @@ class FaceswapClient:
 
     def _send(self, method: str, url: str, timeout: float, **kwargs):
         with self._http.stream(method, url, timeout=timeout, **kwargs) as response:
-            declared = response.headers.get("content-length", "")
-            limit = self.config.max_response_bytes
-            if declared.isdigit() and int(declared) > limit:
-                raise RemoteError(f"{self._safe(url)} answered with {int(declared)} bytes; the limit is {limit}")
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise RemoteError(f"{self._safe(url)} answered with more than {limit} bytes; stopped reading")
-                chunks.append(chunk)
-            return response.status_code, response.headers, b"".join(chunks)
+            body = read_capped(response, self.config.max_response_bytes, f"the answer of {self._safe(url)}",
+                               RemoteError)
+            return response.status_code, response.headers, body
 
     def _wait_before_retry(self, attempt: int, retry_after: str | None) -> None:
         delay = self.config.backoff_s * 2 ** (attempt - 1)

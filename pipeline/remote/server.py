@@ -144,15 +144,20 @@ class FaceswapServer:
         await loop.run_in_executor(self.worker, work)
 
     # --- routes ----------------------------------------------------------------------------
-    async def sync_swap(self, request: web.Request) -> web.Response:
+    async def _accept(self, request: web.Request):
+        """Validate the request, take a place in the queue, and load its images: (params, job, input)."""
         params, images = await self._payload(request)
         self._admit()
         job = self.jobs.create()
+        job.as_base64, job.extension = params.base64, params.image_format
         try:
-            job_input = await self._load(params, images)
+            return params, job, await self._load(params, images)
         except BadInput:
             self.jobs.finish(job, FAILED)
             raise
+
+    async def sync_swap(self, request: web.Request) -> web.Response:
+        params, job, job_input = await self._accept(request)
         await self._run(job, job_input)
         if job.state == FAILED:
             return _error(400, job.error)
@@ -161,15 +166,7 @@ class FaceswapServer:
         return web.Response(body=job.image, content_type=CONTENT_TYPES[params.image_format])
 
     async def submit(self, request: web.Request) -> web.Response:
-        params, images = await self._payload(request)
-        self._admit()
-        job = self.jobs.create()
-        try:
-            job_input = await self._load(params, images)
-        except BadInput:
-            self.jobs.finish(job, FAILED)
-            raise
-        job.as_base64, job.extension = params.base64, params.image_format
+        _, job, job_input = await self._accept(request)
         asyncio.get_running_loop().create_task(self._run(job, job_input))
         base = f"{request.url.origin()}/v2/requests/{job.request_id}"
         return web.json_response({"request_id": job.request_id, "status": QUEUED,
