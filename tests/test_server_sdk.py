@@ -177,3 +177,23 @@ def test_fifty_concurrent_async_submissions_none_lost_none_duplicated(client):
         assert result["status"] == "COMPLETED"
         pixels = decode_image(httpx.get(result["output"]).content)
         assert tuple(pixels[5, 5]) == (i * 5, 255 - i * 5, 100)
+
+
+def test_the_pages_second_snippet_with_image_urls(client, http_server):
+    """The hosted API page's manual submit-and-poll snippet, unchanged but for base_url and the
+    image URLs (served here by a loopback server that our server fetches from)."""
+    for name in ("portrait_female_02.jpg", "portrait_male_damon.jpg"):
+        http_server.routes[f"/{name}"] = (200, {"Content-Type": "image/jpeg"}, (FACES / name).read_bytes())
+    job = client.submit_async("faceswap-v3", **payload(source_img=f"{http_server.url}/portrait_female_02.jpg",
+                                                       target_img=f"{http_server.url}/portrait_male_damon.jpg"))
+    assert job.request_id
+    outcome = None
+    try:
+        result = job.wait(timeout=600, interval=1.0)
+        outcome = result["status"]
+    except InferenceTimeout as e:
+        outcome = f"still running: {e.request_id}"
+    except InferenceFailed as e:
+        outcome = f"failed: {e.detail}"
+    assert outcome == "COMPLETED"
+    assert decode_image(httpx.get(result["output"]).content).shape == (800, 600, 3)
