@@ -6,7 +6,7 @@ from ..pipeline.analysis import AnalysisRequest, analyze_batch
 from ..pipeline.preview import draw_faces
 from . import comfy_env
 from .tensors import frames_to_image, image_to_frames
-from .widgets import ORDER, facedetection_widget, gender_widget, index_widget
+from .widgets import FRAMES, ORDER, facedetection_widget, gender_widget, index_widget
 
 FACES = "FSV3_FACES"
 
@@ -29,7 +29,7 @@ class DetectFaces:
         store = comfy_env.model_store()
         return {
             "required": {
-                "image": ("IMAGE", {"tooltip": "One image or a batch of frames."}),
+                "image": FRAMES,
                 "facedetection": facedetection_widget(store),
                 "detection_face_order": ORDER,
                 "detect_gender": gender_widget(),

@@ -9,7 +9,7 @@ from ..pipeline.restore import restore_faces
 from . import comfy_env
 from .detect_faces import FACES
 from .tensors import frames_to_image, image_to_frames
-from .widgets import FIDELITY, INTERPOLATION, RESTORE_WEIGHT, face_restore_widget, facedetection_widget
+from .widgets import FIDELITY, FRAMES, INTERPOLATION, RESTORE_WEIGHT, face_restore_widget, facedetection_widget
 
 
 class RestoreFace:
@@ -25,7 +25,7 @@ class RestoreFace:
         store = comfy_env.model_store()
         return {
             "required": {
-                "image": ("IMAGE", {"tooltip": "One image or a batch of frames."}),
+                "image": FRAMES,
                 "face_restore": face_restore_widget(store),
                 "face_restore_weight": RESTORE_WEIGHT,
                 "codeformer_fidelity": FIDELITY,

@@ -55,6 +55,7 @@ def facedetection_widget(store: ModelStore | None) -> tuple:
                    "models/facedetection are listed too." + _download_status(store, choices)})
 
 
+FRAMES = ("IMAGE", {"tooltip": "One image or a batch of frames."})
 ORDER = (list(FACE_ORDERS), {"default": DEFAULTS["detection_face_order"],
                              "tooltip": "How faces are numbered in both images: by box area, top edge or left edge."})
 RESTORE_WEIGHT = ("FLOAT", {"default": DEFAULTS["face_restore_weight"], "min": 0.0, "max": 1.0, "step": 0.01,

@@ -14,10 +14,8 @@ RESULT_TTL_S = 3600.0
 @dataclass
 class Job:
     request_id: str
-    created: float
     state: str = QUEUED
     image: bytes | None = None
-    content_type: str = ""
     extension: str = ""
     as_base64: bool = False
     error: str | None = None
@@ -34,7 +32,7 @@ class JobTable:
         self._jobs: dict[str, Job] = {}
 
     def create(self) -> Job:
-        job = Job(request_id=str(uuid.uuid4()), created=self.clock())
+        job = Job(request_id=str(uuid.uuid4()))
         self._jobs[job.request_id] = job
         return job
 
