@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..pipeline.errors import BadInput
 from ..pipeline.images import decode_image, encode_image
 from ..pipeline.params import FaceswapParams
-from ..pipeline.remote.api_key import resolve_api_key
+from ..pipeline.remote.api_key import choose_key
 from ..pipeline.remote.client import FaceswapClient, RemoteCancelled, RemoteConfig
 from . import comfy_env
 from .faceswap_v3 import api_widgets
@@ -18,7 +18,8 @@ DEFAULT_STORAGE_URL = "https://workflows-api.segmind.com"
 class SegmindRemoteSwap:
     CATEGORY = "Faceswap V3"
     DESCRIPTION = ("Call Segmind's hosted Faceswap V3 API (or a local `python -m faceswap_v3 serve`). Same widgets "
-                   "as the all-in-one local node. The API key comes from SEGMIND_API_KEY or a key file.")
+                   "as the all-in-one local node. The API key comes from SEGMIND_API_KEY or a key file and "
+                   "goes only to Segmind's own addresses unless SEGMIND_ALLOW_CUSTOM_BASE_URL=1.")
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("image", "remaining_credits")
     OUTPUT_TOOLTIPS = ("The swapped image the API returned.",
@@ -59,9 +60,12 @@ class SegmindRemoteSwap:
         if (api_key or "").strip():
             comfy_env.log.warning("SegmindRemoteSwap: the API key typed into the node is saved in the workflow and "
                                   "in PNG metadata; prefer the SEGMIND_API_KEY environment variable")
-        config = RemoteConfig(base_url=base_url.strip() or DEFAULT_BASE_URL,
-                              storage_url=(storage_url or DEFAULT_STORAGE_URL).strip(),
-                              api_key=resolve_api_key(api_key))
+        base_url, storage_url = base_url.strip() or DEFAULT_BASE_URL, (storage_url or DEFAULT_STORAGE_URL).strip()
+        key = choose_key(base_url, storage_url, api_key)
+        config = RemoteConfig(base_url=base_url, storage_url=storage_url, api_key=key.key, key_origins=key.origins,
+                              key_withheld_hint=key.withheld_hint)
+        if key.withheld_hint:
+            comfy_env.log.info("SegmindRemoteSwap: %s", key.withheld_hint)
         client = FaceswapClient(config, on_poll=comfy_env.poll_progress(config.deadline_s),
                                 should_cancel=comfy_env.cancel_requested)
         with client:

@@ -15,14 +15,18 @@ import pytest
 from aiohttp import web
 
 from support import FACES
-from faceswap_v3.pipeline.remote.client import FaceswapClient, RemoteCancelled, RemoteConfig, RemoteError
+from faceswap_v3.pipeline.errors import BadInput
+from faceswap_v3.pipeline.remote.api_key import choose_key, origin
+from faceswap_v3.pipeline.remote.client import (FaceswapClient, RemoteCancelled, RemoteConfig, RemoteError,
+                                                RemoteRejected)
 
 IMAGE = (FACES / "portrait_male_02.jpg").read_bytes()
 KEY = "sk-very-secret-0123"
 
 
 class Scripted(BaseHTTPRequestHandler):
-    """Answers each request with the next scripted (status, headers, body) for its path;
+    """Answers each request with the next scripted (status, headers, body) for its path (or what a
+    callable script returns for the request's headers);
     body "HANG" never answers, body "HUGE" claims 100 MB and streams until the client hangs up."""
 
     script: dict = {}
@@ -31,9 +35,15 @@ class Scripted(BaseHTTPRequestHandler):
     def _answer(self):
         self.seen.append((self.command, self.path, dict(self.headers)))
         steps = self.script.get(self.path, [(404, {}, b'{"error": "no route"}')])
-        status, headers, body = steps.pop(0) if len(steps) > 1 else steps[0]
+        if callable(steps):
+            status, headers, body = steps(self.headers)
+        else:
+            status, headers, body = steps.pop(0) if len(steps) > 1 else steps[0]
         if body == "HANG":
             time.sleep(5)
+            return
+        if body == "CLOSE":  # read the request, then hang up without answering
+            self.close_connection = True
             return
         self.send_response(status)
         for key, value in headers.items():
@@ -62,17 +72,56 @@ class Scripted(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def scripted():
+def scripted_server(listen: bool = True) -> ThreadingHTTPServer:
+    """A Scripted server bound to a free loopback port; listen=False leaves it bound but refusing
+    connections until server.start() (a connect failure that the test can end when it likes)."""
     handler = type("Handler", (Scripted,), {"script": {}, "seen": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
+    server.allow_reuse_address = True
+    server.server_bind()
     server.daemon_threads = True
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
     server.script, server.seen = handler.script, handler.seen
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+
+    def start():
+        server.server_activate()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        server.started = True
+
+    server.started = False
+    server.start = start
+    if listen:
+        start()
+    return server
+
+
+def stop(server) -> None:
+    if server.started:
+        server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def scripted():
+    server = scripted_server()
+    yield server
+    stop(server)
+
+
+@pytest.fixture
+def other():
+    """A second loopback server: another origin (another port), which must never see the key."""
+    server = scripted_server()
+    yield server
+    stop(server)
+
+
+def posts(server) -> int:
+    return sum(1 for method, _, _ in server.seen if method == "POST")
+
+
+def keys_seen(server) -> list:
+    return [headers.get("x-api-key") for _, _, headers in server.seen if "x-api-key" in {k.lower() for k in headers}]
 
 
 def make_client(url: str, **config) -> tuple[FaceswapClient, list[float]]:
@@ -99,11 +148,82 @@ def test_429_is_retried_after_retry_after_then_succeeds(scripted):
     assert all(headers.get("x-api-key") == KEY for _, _, headers in scripted.seen)
 
 
-def test_502_then_success_backs_off(scripted):
-    scripted.script["/v1/faceswap-v3"] = [(502, {}, b"bad gateway"), (503, {}, b""), image_response()]
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_server_error_to_a_billed_post_is_not_sent_again(scripted, status):
+    scripted.script["/v1/faceswap-v3"] = [(status, {}, b"bad gateway"), image_response()]
     client, sleeps = make_client(scripted.url)
-    assert client.swap_sync({}).image == IMAGE
-    assert sleeps == [0.2, 0.4]
+    with pytest.raises(RemoteError, match=f"HTTP {status}.*not retried, because the API may have run and billed it"):
+        client.swap_sync({})
+    assert posts(scripted) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("answer", ["HANG", "CLOSE"])
+def test_a_post_whose_answer_is_lost_after_sending_is_not_sent_again(scripted, answer):
+    """A read timeout or a hang-up after the body went out: the job may be running and billed."""
+    for path in ("/v1/faceswap-v3", "/v2/faceswap-v3", "/upload-asset"):
+        scripted.script[path] = [(200, {}, answer), image_response()]
+    client, sleeps = make_client(scripted.url, request_timeout_s=0.3)
+    for call in (lambda: client.swap_sync({}), lambda: client.swap_async({}),
+                 lambda: client.upload_asset(b"png", "image/png")):
+        before = posts(scripted)
+        with pytest.raises(RemoteError, match="after the request was sent .*not retried") as info:
+            call()
+        assert not isinstance(info.value, BadInput)
+        assert posts(scripted) - before == 1
+    assert sleeps == []
+
+
+def test_v2_submit_and_upload_answered_502_are_posted_once(scripted):
+    scripted.script["/v2/faceswap-v3"] = [(502, {}, b""), (200, {}, b'{"request_id": "x"}')]
+    scripted.script["/upload-asset"] = [(503, {}, b""), (200, {}, b'{"file_urls": ["http://127.0.0.1/a.png"]}')]
+    client, sleeps = make_client(scripted.url)
+    with pytest.raises(RemoteError, match="HTTP 502"):
+        client.swap_async({})
+    with pytest.raises(RemoteError, match="HTTP 503"):
+        client.upload_asset(b"png", "image/png")
+    assert posts(scripted) == 2 and sleeps == []
+
+
+def test_a_post_that_never_connected_is_retried_until_the_server_listens():
+    """Connection refused proves the request never left: retrying cannot bill twice."""
+    server = scripted_server(listen=False)
+    server.script["/v1/faceswap-v3"] = [image_response()]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            server.start()
+
+    try:
+        client = FaceswapClient(RemoteConfig(base_url=server.url, api_key=KEY, backoff_s=0.2), sleep=sleep)
+        assert client.swap_sync({}).image == IMAGE
+        assert sleeps == [0.2, 0.4] and posts(server) == 1
+    finally:
+        stop(server)
+
+
+def test_a_post_never_follows_a_redirect(scripted, other):
+    scripted.script["/v1/faceswap-v3"] = [(307, {"Location": f"{other.url}/v1/faceswap-v3"}, b"")]
+    other.script["/v1/faceswap-v3"] = [image_response()]
+    client, _ = make_client(scripted.url)
+    with pytest.raises(RemoteError, match="redirect to http://127.0.0.1:.*set the address to the one it redirects to"):
+        client.swap_sync({})
+    assert posts(scripted) == 1 and other.seen == []
+
+
+def test_polls_are_gets_and_retry_on_502_503_and_timeouts(scripted):
+    base = scripted.url
+    scripted.script["/v2/faceswap-v3"] = [(200, {}, json.dumps({
+        "request_id": "r1", "status_url": f"{base}/s", "response_url": f"{base}/r"}).encode())]
+    scripted.script["/s"] = [(502, {}, b""), (200, {}, "HANG"), (503, {"Retry-After": "0.1"}, b""),
+                             (200, {}, b'{"status": "COMPLETED"}')]
+    scripted.script["/r"] = [(504, {}, b""), (200, {}, json.dumps({
+        "status": "COMPLETED", "output": base64.b64encode(IMAGE).decode()}).encode())]
+    client, sleeps = make_client(base, request_timeout_s=0.3, poll_interval_s=0.01)
+    assert client.swap_async({}).image == IMAGE
+    assert posts(scripted) == 1
+    assert sleeps == [0.2, 0.4, 0.1, 0.2]
 
 
 def test_4xx_is_not_retried_and_each_code_says_what_to_do(scripted):
@@ -131,12 +251,14 @@ def test_non_json_error_body_is_quoted(scripted):
         client.swap_sync({})
 
 
-def test_hung_connection_hits_the_deadline(scripted):
-    scripted.script["/v1/faceswap-v3"] = [(200, {}, "HANG")]
-    client, _ = make_client(scripted.url, deadline_s=1.0, request_timeout_s=0.4)
+def test_hung_poll_hits_the_deadline(scripted):
+    scripted.script["/v2/faceswap-v3"] = [(200, {}, json.dumps({
+        "request_id": "r", "status_url": f"{scripted.url}/s", "response_url": f"{scripted.url}/r"}).encode())]
+    scripted.script["/s"] = [(200, {}, "HANG")]
+    client, _ = make_client(scripted.url, deadline_s=1.0, request_timeout_s=0.4, max_retries=10)
     started = time.monotonic()
     with pytest.raises(RemoteError, match="could not reach|within the 1 s deadline"):
-        client.swap_sync({})
+        client.swap_async({})
     assert time.monotonic() - started < 4
 
 
@@ -263,6 +385,7 @@ def test_remote_node_and_local_node_give_the_same_image(start_api_server, swap_r
 
     monkeypatch.setenv("FACESWAP_V3_MODELS", str(swap_root))
     monkeypatch.setenv("SEGMIND_API_KEY", "node-key")
+    monkeypatch.setenv("SEGMIND_ALLOW_CUSTOM_BASE_URL", "1")  # our own server, not Segmind's
     server = start_api_server(swap_root, "--api-key", "node-key")
     source = frames_to_image([read_image_file(FACES / "group_2faces_women_7242.jpg")])
     target = frames_to_image([read_image_file(FACES / "couple_female_left_male_right.jpg")])
@@ -277,3 +400,130 @@ def test_remote_node_and_local_node_give_the_same_image(start_api_server, swap_r
         assert np.array_equal(image_to_frames(image)[0], image_to_frames(local)[0]), (mode, transport)
         assert credits == ""
     assert not np.array_equal(image_to_frames(local)[0], image_to_frames(target)[0])
+
+
+# --- the key goes to the API's origin only -------------------------------------------------------------
+
+
+def test_status_response_and_output_urls_on_another_origin_never_get_the_key(scripted, other):
+    scripted.script["/v2/faceswap-v3"] = [(200, {}, json.dumps({
+        "request_id": "r1", "status_url": f"{other.url}/status", "response_url": f"{other.url}/result"}).encode())]
+    other.script["/status"] = [(200, {}, b'{"status": "COMPLETED"}')]
+    other.script["/result"] = [(200, {}, json.dumps({"status": "COMPLETED", "output": f"{other.url}/out.jpg"}).encode())]
+    other.script["/out.jpg"] = [image_response()]
+    client, _ = make_client(scripted.url, storage_url=scripted.url)
+    assert client.swap_async({}).image == IMAGE
+    assert [path for _, path, _ in other.seen] == ["/status", "/result", "/out.jpg"]
+    assert keys_seen(other) == [] and keys_seen(scripted) == [KEY]
+
+
+def test_redirects_from_the_api_to_another_origin_drop_the_key_and_come_back_with_it(scripted, other):
+    base = scripted.url
+    scripted.script["/v2/faceswap-v3"] = [(200, {}, json.dumps({
+        "request_id": "r1", "status_url": f"{base}/s", "response_url": f"{base}/r"}).encode())]
+    scripted.script["/s"] = [(302, {"Location": f"{other.url}/s"}, b"")]
+    other.script["/s"] = [(307, {"Location": f"{base}/s2"}, b"")]  # and back to the API's origin
+    scripted.script["/s2"] = [(200, {}, b'{"status": "COMPLETED"}')]
+    scripted.script["/r"] = [(200, {}, json.dumps({"status": "COMPLETED", "output": f"{base}/o.jpg"}).encode())]
+    scripted.script["/o.jpg"] = [(301, {"Location": f"{other.url}/storage/o.jpg"}, b"")]
+    other.script["/storage/o.jpg"] = [image_response()]
+    client, _ = make_client(base, poll_interval_s=0.01)
+    assert client.swap_async({}).image == IMAGE
+    assert [path for _, path, _ in other.seen] == ["/s", "/storage/o.jpg"]
+    assert keys_seen(other) == []
+    assert keys_seen(scripted) == [KEY] * 5  # submit, /s, /s2, /r, /o.jpg
+
+
+def test_sync_json_output_and_uploads_on_another_origin_never_get_the_key(scripted, other):
+    scripted.script["/v1/faceswap-v3"] = [(200, {"Content-Type": "application/json"},
+                                           json.dumps({"image": f"{other.url}/out.jpg"}).encode())]
+    other.script["/out.jpg"] = [image_response()]
+    other.script["/upload-asset"] = [(200, {}, json.dumps({"file_urls": [f"{other.url}/a.png"]}).encode())]
+    """The key chosen for the API's origin only (the stored key, with a storage_url Segmind does not run)."""
+    client = FaceswapClient(RemoteConfig(base_url=scripted.url, storage_url=other.url, api_key=KEY,
+                                         key_origins=(origin(scripted.url),)))
+    assert client.upload_asset(b"png", "image/png") == f"{other.url}/a.png"
+    assert client.swap_sync({}).image == IMAGE
+    assert keys_seen(other) == [] and keys_seen(scripted) == [KEY]
+
+
+def test_the_stored_key_goes_to_segminds_addresses_only_unless_allowed(monkeypatch):
+    monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+    monkeypatch.delenv("SEGMIND_ALLOW_CUSTOM_BASE_URL", raising=False)
+    official = ("https", "api.segmind.com", 443)
+    storage = ("https", "workflows-api.segmind.com", 443)
+    assert choose_key("https://api.segmind.com/", "https://workflows-api.segmind.com").origins == (official, storage)
+    assert choose_key("HTTPS://API.segmind.com:443", "https://workflows-api.segmind.com").origins[0] == official
+    for base in ("http://api.segmind.com", "https://api.segmind.com:8443", "https://api.segmind.com.evil.example"):
+        assert official not in choose_key(base, "https://workflows-api.segmind.com").origins
+    shared = choose_key("https://api.segmind.com", "https://evil.example")  # storage_url edited in a workflow
+    assert shared.origins == (official,) and "https://evil.example:443" in shared.withheld_hint
+    local = choose_key("http://127.0.0.1:8189", "http://127.0.0.1:8189")
+    assert local.key == KEY and local.origins == ()
+    assert "SEGMIND_ALLOW_CUSTOM_BASE_URL=1" in local.withheld_hint
+    assert choose_key("http://127.0.0.1:8189", "http://127.0.0.1:8189", "typed").origins == (
+        ("http", "127.0.0.1", 8189),)
+    monkeypatch.setenv("SEGMIND_ALLOW_CUSTOM_BASE_URL", "1")
+    assert choose_key("http://127.0.0.1:8189", "http://127.0.0.1:8189").origins == (("http", "127.0.0.1", 8189),)
+    with pytest.raises(BadInput, match="is not an http\\(s\\) URL"):
+        choose_key("ftp://example.com", "https://workflows-api.segmind.com")
+
+
+def test_remote_node_sends_the_environment_key_to_a_custom_base_url_only_when_allowed(scripted, other, monkeypatch):
+    """A shared workflow whose base_url points elsewhere must not receive the user's SEGMIND_API_KEY."""
+    from faceswap_v3.nodes.remote_swap import SegmindRemoteSwap
+    from faceswap_v3.nodes.tensors import image_to_frames
+    from faceswap_v3.pipeline.options import DEFAULTS
+
+    scripted.script["/v1/faceswap-v3"] = lambda headers: (
+        image_response() if headers.get("x-api-key") in (KEY, "typed-key") else (401, {}, b'{"error": "no key"}'))
+    monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+    monkeypatch.delenv("SEGMIND_ALLOW_CUSTOM_BASE_URL", raising=False)
+    urls = {"source_url": f"{other.url}/s.jpg", "target_url": f"{other.url}/t.jpg", "storage_url": other.url}
+    api = {name: DEFAULTS[name] for name in DEFAULTS}
+    node = SegmindRemoteSwap()
+    with pytest.raises(RemoteError, match="key is missing or wrong.*set SEGMIND_ALLOW_CUSTOM_BASE_URL=1") as info:
+        node.swap("sync", "upload", scripted.url, **urls, **api)
+    assert KEY not in str(info.value) and keys_seen(scripted) == []
+
+    image, _ = node.swap("sync", "upload", scripted.url, api_key="typed-key", **urls, **api)
+    assert image_to_frames(image)[0].shape[2] == 3 and keys_seen(scripted) == ["typed-key"]
+
+    monkeypatch.setenv("SEGMIND_ALLOW_CUSTOM_BASE_URL", "1")
+    node.swap("sync", "upload", scripted.url, **urls, **api)
+    assert keys_seen(scripted) == ["typed-key", KEY]
+    assert other.seen == []  # URLs are passed to the API, never fetched by the client
+
+
+# --- errors in the right class -------------------------------------------------------------------------
+
+
+def test_malformed_answers_are_remote_errors_not_bad_input(scripted):
+    base = scripted.url
+    cases = [
+        ("/v1/faceswap-v3", (200, {"Content-Type": "application/json"}, b'{"image": "not base64 !!"}'),
+         "neither an http\\(s\\) URL nor base64"),
+        ("/v1/faceswap-v3", (200, {"Content-Type": "application/json"}, b"[1, 2"), "sync answer is not JSON"),
+        ("/v2/faceswap-v3", (200, {}, b"<html>"), "submit answer is not JSON"),
+        ("/v2/faceswap-v3", (200, {}, json.dumps({"request_id": "r", "status_url": "file:///etc/passwd",
+                                                   "response_url": f"{base}/r"}).encode()),
+         "status_url is not an http\\(s\\) URL"),
+    ]
+    client, _ = make_client(base)
+    for path, answer, message in cases:
+        scripted.script[path] = [answer]
+        with pytest.raises(RemoteError, match=message) as info:
+            client.swap_sync({}) if path.startswith("/v1") else client.swap_async({})
+        assert not isinstance(info.value, BadInput), message
+
+
+def test_a_failed_job_is_rejected_input_and_a_server_fault_is_not(scripted):
+    client, _ = make_client(scripted.url)
+    scripted.script["/v1/faceswap-v3"] = [(422, {}, b'{"error": "no face found in the source image"}')]
+    with pytest.raises(RemoteRejected) as failed:
+        client.swap_sync({})
+    assert failed.value.status == 422 and isinstance(failed.value, BadInput)
+    scripted.script["/v1/faceswap-v3"] = [(500, {}, b'{"error": "internal error"}')]
+    with pytest.raises(RemoteError) as fault:
+        client.swap_sync({})
+    assert fault.value.status == 500 and not isinstance(fault.value, BadInput)

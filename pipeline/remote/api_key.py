@@ -1,12 +1,19 @@
-"""Where the Segmind API key comes from, and keeping it out of every message."""
+"""Where the Segmind API key comes from, which origins it may be sent to, and keeping it out of messages."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import BadInput
 
 ENV_KEY = "SEGMIND_API_KEY"
 ENV_KEY_FILE = "SEGMIND_API_KEY_FILE"
+ENV_ALLOW_CUSTOM_BASE_URL = "SEGMIND_ALLOW_CUSTOM_BASE_URL"
+OFFICIAL_BASE_URL = "https://api.segmind.com"
+OFFICIAL_STORAGE_URL = "https://workflows-api.segmind.com"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def default_key_file() -> Path:
@@ -19,6 +26,11 @@ def resolve_api_key(explicit: str | None = None) -> str | None:
     ~/.config/segmind/api_key); None when there is none."""
     if explicit and explicit.strip():
         return explicit.strip()
+    return stored_api_key()
+
+
+def stored_api_key() -> str | None:
+    """The key of the user's environment: $SEGMIND_API_KEY, else the key file; None when there is none."""
     if os.environ.get(ENV_KEY, "").strip():
         return os.environ[ENV_KEY].strip()
     path = Path(os.environ[ENV_KEY_FILE]) if os.environ.get(ENV_KEY_FILE) else default_key_file()
@@ -26,6 +38,54 @@ def resolve_api_key(explicit: str | None = None) -> str | None:
         text = path.read_text().strip()
         return text or None
     return None
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an http(s) URL, ports made explicit; BadInput for anything else."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        raise BadInput(f"{url[:120]!r} is not a valid URL") from None
+    scheme = parsed.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parsed.host:
+        raise BadInput(f"{url[:120]!r} is not an http(s) URL with a host")
+    return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS[scheme]
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    """The key to use and the origins it may be sent to; withheld_hint says why a stored key was not
+    offered to some configured address (shown when that address then asks for a key)."""
+
+    key: str | None
+    origins: tuple[tuple[str, str, int], ...]
+    withheld_hint: str | None = None
+
+
+def choose_key(base_url: str, storage_url: str, typed: str | None = None) -> KeyChoice:
+    """A key typed for this call goes to base_url's and storage_url's origins. The user's stored key
+    (environment or key file) goes only to Segmind's own API and storage, unless the user allows other
+    addresses with SEGMIND_ALLOW_CUSTOM_BASE_URL=1: a shared workflow must not be able to redirect it."""
+    configured = [origin(base_url), origin(storage_url)]
+    if typed and typed.strip():
+        return KeyChoice(typed.strip(), tuple(dict.fromkeys(configured)))
+    key = stored_api_key()
+    if key is None:
+        return KeyChoice(None, ())
+    official = {origin(OFFICIAL_BASE_URL), origin(OFFICIAL_STORAGE_URL)}
+    if os.environ.get(ENV_ALLOW_CUSTOM_BASE_URL, "").strip().lower() in ("1", "true", "yes"):
+        return KeyChoice(key, tuple(dict.fromkeys(configured)))
+    allowed = tuple(dict.fromkeys(o for o in configured if o in official))
+    withheld = [o for o in configured if o not in official]
+    hint = None
+    if withheld:
+        where = ", ".join(f"{s}://{h}:{p}" for s, h, p in dict.fromkeys(withheld))
+        hint = (f"your SEGMIND_API_KEY (environment or key file) is sent only to Segmind's own API, not to {where}; "
+                f"to send it there set {ENV_ALLOW_CUSTOM_BASE_URL}=1, or type that server's key into the node's "
+                "api_key widget")
+    return KeyChoice(key, allowed, hint)
 
 
 def redact(text: str, key: str | None) -> str:

@@ -1,8 +1,14 @@
-"""A client for the Faceswap V3 API (Segmind's, or our own server): sync and async, with retries.
+"""A client for the Faceswap V3 API (Segmind's, or our own server): sync and async, with safe retries.
 
 Sync: POST {base}/v1/faceswap-v3 -> image bytes (or base64 JSON).
 Async: POST {base}/v2/faceswap-v3 -> {request_id, status_url, response_url}; poll status_url until
 COMPLETED or FAILED; GET response_url -> {status, output, metrics}; output is a URL (or base64).
+
+Two rules no answer can bend:
+- A POST is billed work: it is sent again only when it provably never reached the server (the
+  connection was never made) or when the server said 429 (rate limited, nothing run). GETs may retry.
+- The API key travels per request, only to the origins it was chosen for (see api_key.choose_key);
+  redirects are followed by hand so that a hop to another origin never carries it.
 """
 
 from __future__ import annotations
@@ -11,22 +17,31 @@ import base64
 import json
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Callable
 
 from ..errors import BadInput, FaceswapError
 from ..http_fetch import read_capped
-from .api_key import redact
+from .api_key import OFFICIAL_BASE_URL, OFFICIAL_STORAGE_URL, origin, redact
 
-RETRY_STATUSES = (429, 502, 503, 504)
+GET_RETRY_STATUSES = (429, 502, 503, 504)
+POST_RETRY_STATUSES = (429,)
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_RETRY_WAIT_S = 60.0
 
 
 class RemoteError(FaceswapError):
-    """The API answered with an error, or could not be reached; status is the HTTP status if any."""
+    """The API answered with an error or something malformed, or could not be reached; status is the
+    HTTP status if any. Not BadInput: the request itself may have been fine."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RemoteRejected(RemoteError, BadInput):
+    """The API refused the request (400) or the swap job failed on its inputs (422)."""
 
 
 class RemoteCancelled(FaceswapError):
@@ -43,8 +58,11 @@ class RemoteResult:
 
 @dataclass
 class RemoteConfig:
-    base_url: str = "https://api.segmind.com"
-    storage_url: str = "https://workflows-api.segmind.com"
+    """key_origins: the (scheme, host, port) origins api_key may be sent to; None means base_url's and
+    storage_url's. key_withheld_hint: appended to a 401/403 (why the user's stored key was not sent)."""
+
+    base_url: str = OFFICIAL_BASE_URL
+    storage_url: str = OFFICIAL_STORAGE_URL
     api_key: str | None = None
     poll_interval_s: float = 1.0
     deadline_s: float = 600.0
@@ -52,11 +70,14 @@ class RemoteConfig:
     max_retries: int = 4
     backoff_s: float = 1.0
     max_response_bytes: int = MAX_RESPONSE_BYTES
+    max_redirects: int = 5
+    key_origins: tuple[tuple[str, str, int], ...] | None = None
+    key_withheld_hint: str | None = None
 
 
 class FaceswapClient:
     """Talks the Faceswap V3 protocol. on_poll(state, elapsed_s) is called at each status poll;
-    should_cancel() is checked between polls and retries."""
+    should_cancel() is checked between polls and retries; sleep is injectable for tests."""
 
     def __init__(self, config: RemoteConfig, on_poll: Callable[[str, float], None] | None = None,
                  should_cancel: Callable[[], bool] | None = None, sleep: Callable[[float], None] = time.sleep):
@@ -64,8 +85,12 @@ class FaceswapClient:
 
         self.config = config
         self.on_poll, self.should_cancel, self.sleep = on_poll, should_cancel, sleep
-        headers = {"x-api-key": config.api_key} if config.api_key else {}
-        self._http = httpx.Client(headers=headers, timeout=config.request_timeout_s, follow_redirects=True)
+        origins = config.key_origins
+        if origins is None:
+            origins = (origin(config.base_url), origin(config.storage_url))
+        self._key_origins = frozenset(origins) if config.api_key else frozenset()
+        # No client-wide key header and no automatic redirects: _send decides per request.
+        self._http = httpx.Client(timeout=config.request_timeout_s, follow_redirects=False)
         self._deadline = float("inf")
         self.remaining_credits: str | None = None
 
@@ -81,7 +106,7 @@ class FaceswapClient:
     # --- the protocol -------------------------------------------------------------------------
     def swap_sync(self, payload: dict) -> RemoteResult:
         self._start()
-        status, headers, body = self._request("POST", self._url("/v1/faceswap-v3"), json=payload)
+        _, headers, body = self._request("POST", self._url("/v1/faceswap-v3"), json=payload)
         image = self._image_from_sync(headers, body)
         return RemoteResult(image=image, remaining_credits=self.remaining_credits)
 
@@ -92,7 +117,10 @@ class FaceswapClient:
         try:
             request_id, status_url, response_url = (submitted[k] for k in ("request_id", "status_url", "response_url"))
         except KeyError:
-            raise RemoteError(f"the API's submit answer lacks request_id/status_url/response_url: {sorted(submitted)}")
+            raise RemoteError(f"the API's submit answer lacks request_id/status_url/response_url: "
+                              f"{sorted(submitted)}") from None
+        status_url = self._answered_url(status_url, "status_url")
+        response_url = self._answered_url(response_url, "response_url")
         started = time.monotonic()
         while True:
             self._check_cancel()
@@ -103,12 +131,16 @@ class FaceswapClient:
             if state == "COMPLETED":
                 break
             if state == "FAILED":
-                raise RemoteError(f"the swap failed on the server: {status.get('error') or 'no reason given'}", 422)
+                raise RemoteRejected(self._safe(f"the swap failed on the server: "
+                                                f"{status.get('error') or 'no reason given'}"), 422)
             if time.monotonic() + self.config.poll_interval_s > self._deadline:
                 raise RemoteError(f"request {request_id} did not finish within {self.config.deadline_s:.0f} s "
                                   f"(last state {state}); raise the deadline or try again later")
             self.sleep(self.config.poll_interval_s)
         result = self._json(self._request("GET", response_url, terminal_ok=True, what="result")[2], "result")
+        if result.get("status") == "FAILED":
+            raise RemoteRejected(self._safe(f"the swap failed on the server: {result.get('error') or 'no reason given'}"),
+                                 422)
         image = self._image_from_output(result.get("output"))
         return RemoteResult(image=image, remaining_credits=self.remaining_credits, request_id=request_id,
                             metrics=result.get("metrics") or {})
@@ -118,11 +150,11 @@ class FaceswapClient:
         self._start()
         data_url = f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
         _, _, body = self._request("POST", self.config.storage_url.rstrip("/") + "/upload-asset",
-                                   json={"data_urls": [data_url]})
+                                   json={"data_urls": [data_url]}, what="upload")
         urls = self._json(body, "upload").get("file_urls") or []
         if not urls:
             raise RemoteError("the asset upload answered without a file URL")
-        return urls[0]
+        return self._answered_url(urls[0], "file_urls[0]")
 
     # --- plumbing -----------------------------------------------------------------------------
     def _start(self) -> None:
@@ -135,10 +167,21 @@ class FaceswapClient:
         if self.should_cancel and self.should_cancel():
             raise RemoteCancelled("cancelled while waiting for the Faceswap V3 API")
 
+    def _answered_url(self, url, what: str) -> str:
+        """A URL the API handed us, checked to be http(s) (a malformed answer is the API's fault)."""
+        try:
+            if not isinstance(url, str):
+                raise BadInput(what)
+            origin(url)
+        except BadInput:
+            raise RemoteError(f"the API's {what} is not an http(s) URL: {str(url)[:120]!r}") from None
+        return url
+
     def _request(self, method: str, url: str, terminal_ok: bool = False, what: str = "request", **kwargs):
-        """One call with retries on 429/502/503/504 and transport errors; returns (status, headers, body)."""
+        """One call, retried only where that cannot bill twice; returns (status, headers, body)."""
         import httpx
 
+        retry_statuses = POST_RETRY_STATUSES if method == "POST" else GET_RETRY_STATUSES
         attempt = 0
         while True:
             remaining = self._deadline - time.monotonic()
@@ -146,47 +189,75 @@ class FaceswapClient:
                 raise RemoteError(f"no answer from {self._safe(url)} within the {self.config.deadline_s:.0f} s deadline")
             try:
                 status, headers, body = self._send(method, url, min(remaining, self.config.request_timeout_s), **kwargs)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                if attempt >= self.config.max_retries or self._deadline - time.monotonic() <= 0:
-                    raise RemoteError(f"could not reach {self._safe(url)}: {type(exc).__name__} "
-                                      f"{self._safe(str(exc))}".rstrip()) from None
-                attempt += 1
-                self._wait_before_retry(attempt, None)
-                continue
+            except httpx.TransportError as exc:
+                never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+                may_retry = method != "POST" or never_sent
+                if may_retry and attempt < self.config.max_retries and self._deadline - time.monotonic() > 0:
+                    attempt += 1
+                    self._wait_before_retry(attempt, None)
+                    continue
+                raise self._transport_error(method, url, exc, never_sent) from None
             if "x-remaining-credits" in headers:
                 self.remaining_credits = headers["x-remaining-credits"]
-            if status in RETRY_STATUSES and attempt < self.config.max_retries:
+            if status in retry_statuses and attempt < self.config.max_retries:
                 attempt += 1
                 self._wait_before_retry(attempt, headers.get("retry-after"))
                 continue
             if 200 <= status < 300 or (terminal_ok and status == 422):
                 return status, headers, body
-            raise self._error(status, body, what)
+            raise self._error(method, status, body, what)
 
     def _send(self, method: str, url: str, timeout: float, **kwargs):
-        with self._http.stream(method, url, timeout=timeout, **kwargs) as response:
-            body = read_capped(response, self.config.max_response_bytes, f"the answer of {self._safe(url)}",
-                               RemoteError)
-            return response.status_code, response.headers, body
+        """One request; a GET follows up to max_redirects hops, each hop getting the key only if its
+        origin is one the key was chosen for. A POST is never redirected (it may be billed)."""
+        for _ in range(self.config.max_redirects + 1):
+            with self._http.stream(method, url, timeout=timeout, headers=self._key_header(url), **kwargs) as response:
+                location = response.headers.get("location")
+                if response.status_code in REDIRECT_STATUSES and location:
+                    target = str(response.url.join(location))
+                    if method != "GET":
+                        raise RemoteError(f"the API answered {method} {self._safe(url)} with a redirect to "
+                                          f"{self._safe(target)} (HTTP {response.status_code}); set the address to "
+                                          "the one it redirects to", response.status_code)
+                    url = self._answered_url(target, "redirect location")
+                    continue
+                body = read_capped(response, self.config.max_response_bytes, f"the answer of {self._safe(url)}",
+                                   RemoteError)
+                return response.status_code, response.headers, body
+        raise RemoteError(f"more than {self.config.max_redirects} redirects from {self._safe(url)}")
+
+    def _key_header(self, url: str) -> dict[str, str]:
+        try:
+            allowed = origin(url) in self._key_origins
+        except BadInput:
+            allowed = False
+        return {"x-api-key": self.config.api_key} if allowed and self.config.api_key else {}
 
     def _wait_before_retry(self, attempt: int, retry_after: str | None) -> None:
         delay = self.config.backoff_s * 2 ** (attempt - 1)
-        if retry_after:
-            try:
-                delay = max(0.0, float(retry_after))
-            except ValueError:
-                pass
-        delay = min(delay, 60.0, max(0.0, self._deadline - time.monotonic()))
+        parsed = _retry_after_s(retry_after)
+        if parsed is not None:
+            delay = parsed
+        delay = min(delay, MAX_RETRY_WAIT_S, max(0.0, self._deadline - time.monotonic()))
         self._check_cancel()
         self.sleep(delay)
         self._check_cancel()
 
-    def _error(self, status: int, body: bytes, what: str) -> RemoteError:
+    def _transport_error(self, method: str, url: str, exc: Exception, never_sent: bool) -> RemoteError:
+        reason = f"{type(exc).__name__} {self._safe(str(exc))}".rstrip()
+        if method == "POST" and not never_sent:
+            return RemoteError(f"no complete answer from {self._safe(url)} after the request was sent ({reason}); "
+                               "not retried, because the API may have run and billed it. Check your results and "
+                               "credits before trying again")
+        return RemoteError(f"could not reach {self._safe(url)}: {reason}")
+
+    def _error(self, method: str, status: int, body: bytes, what: str) -> RemoteError:
         detail = self._detail(body)
+        hint = f"; {self.config.key_withheld_hint}" if self.config.key_withheld_hint else ""
         messages = {
             400: f"the API rejected the request: {detail}",
-            401: "the Segmind API key is missing or wrong: set SEGMIND_API_KEY (or a key file) to a valid key",
-            403: f"the API key may not use this model: {detail}",
+            401: f"the Segmind API key is missing or wrong: set SEGMIND_API_KEY (or a key file) to a valid key{hint}",
+            403: f"the API key may not use this model: {detail}{hint}",
             404: ("the result has expired (results are kept one hour) or the request id is unknown"
                   if what == "result" else f"not found: {detail}"),
             406: "the Segmind account is out of credits: top it up, then try again",
@@ -194,7 +265,10 @@ class FaceswapClient:
             429: "the API is rate-limiting this key and kept doing so after retries; try again later",
         }
         message = messages.get(status, f"the API answered HTTP {status}: {detail}")
-        return RemoteError(self._safe(message), status)
+        if method == "POST" and status >= 500:
+            message += "; not retried, because the API may have run and billed it"
+        error_class = RemoteRejected if status in (400, 422) else RemoteError
+        return error_class(self._safe(message), status)
 
     @staticmethod
     def _detail(body: bytes) -> str:
@@ -211,7 +285,7 @@ class FaceswapClient:
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise RemoteError(f"the API's {what} answer is not JSON: {body[:120]!r}") from None
+            raise RemoteError(self._safe(f"the API's {what} answer is not JSON: {body[:120]!r}")) from None
         if not isinstance(data, dict):
             raise RemoteError(f"the API's {what} answer is not a JSON object")
         return data
@@ -227,11 +301,26 @@ class FaceswapClient:
         if not isinstance(output, str) or not output:
             raise RemoteError(f"the API's result has no image output (got {type(output).__name__})")
         if output.lower().startswith(("http://", "https://")):
-            return self._request("GET", output, what="output image")[2]
+            return self._request("GET", self._answered_url(output, "output"), what="output image")[2]
         try:
             return base64.b64decode(output.split(",", 1)[-1] if output.startswith("data:") else output, validate=True)
         except ValueError:
-            raise BadInput("the API's output is neither a URL nor base64") from None
+            raise RemoteError("the API's output is neither an http(s) URL nor base64") from None
 
     def _safe(self, text: str) -> str:
         return redact(text, self.config.api_key)
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """Retry-After as seconds (a number or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
