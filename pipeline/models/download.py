@@ -41,14 +41,15 @@ def ensure_model(entry: ModelFile, dirs: list[Path], progress: Progress | None =
 
 def download_model(entry: ModelFile, destination: Path, progress: Progress | None = None,
                    timeout_s: float = 60.0) -> None:
-    """Download entry to destination; the file appears only once complete and verified."""
+    """Download entry to destination; the file appears only once complete and verified against its
+    published size and SHA-256. Nothing is left behind on failure, no .part file either."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, part_name = tempfile.mkstemp(prefix=destination.name + ".", suffix=".part", dir=destination.parent)
     part = Path(part_name)
     try:
         with os.fdopen(fd, "wb") as out:
             digest = _stream_to(entry, out, progress, timeout_s, destination.parent)
-        _verify(entry, part, digest)
+        _verify(entry.name, entry.url, part, digest, entry.download_sha256, entry.download_size)
         if entry.archive_member:
             _extract_archive(entry, part, destination)
         else:
@@ -62,20 +63,25 @@ def _stream_to(entry: ModelFile, out, progress: Progress | None, timeout_s: floa
 
     digest = hashlib.sha256()
     manual = f"Download it by hand from {entry.url} and put it in {folder}"
+    expected = entry.download_size
     try:
         with httpx.stream("GET", entry.url, timeout=timeout_s, follow_redirects=True) as response:
             if response.status_code != 200:
                 raise ModelUnavailable(
                     f"could not download {entry.name}: {entry.url} answered HTTP {response.status_code}. {manual}")
             total = int(response.headers["content-length"]) if response.headers.get(
-                "content-length", "").isdigit() else entry.size
+                "content-length", "").isdigit() else expected
             done = 0
             if progress:
                 progress(0, total)
             for chunk in response.iter_bytes(_CHUNK):
+                done += len(chunk)
+                if expected is not None and done > expected:
+                    raise ModelUnavailable(
+                        f"downloaded {entry.name} grew past its published size of {expected} bytes; the partial "
+                        f"file was removed. {manual}")
                 out.write(chunk)
                 digest.update(chunk)
-                done += len(chunk)
                 if progress:
                     progress(done, total)
     except httpx.HTTPError as exc:
@@ -85,31 +91,55 @@ def _stream_to(entry: ModelFile, out, progress: Progress | None, timeout_s: floa
     return digest.hexdigest()
 
 
-def _verify(entry: ModelFile, part: Path, digest: str) -> None:
-    size = part.stat().st_size
-    if entry.size is not None and not entry.archive_member and size != entry.size:
+def _verify(name: str, url: str, path: Path, digest: str, sha256: str | None, size: int | None) -> None:
+    """Raise ModelUnavailable when path's size or SHA-256 differ from the published ones (the caller
+    removes the file)."""
+    actual = path.stat().st_size
+    if size is not None and actual != size:
         raise ModelUnavailable(
-            f"downloaded {entry.name} is {size} bytes, expected {entry.size}; the partial file was removed")
-    if entry.sha256 is not None and digest != entry.sha256:
+            f"downloaded {name} is {actual} bytes, expected {size}; the file was removed. Try again, or "
+            f"download it by hand from {url}")
+    if sha256 is not None and digest != sha256:
         raise ModelUnavailable(
-            f"downloaded {entry.name} has SHA-256 {digest}, expected {entry.sha256}; "
-            "the file was removed. Try again, or download it by hand from " + entry.url)
+            f"downloaded {name} has SHA-256 {digest}, expected {sha256}; the file was removed. Try again, or "
+            f"download it by hand from {url}")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _extract_archive(entry: ModelFile, archive: Path, destination: Path) -> None:
-    """Extract every .onnx of the archive beside destination (one download serves its siblings)."""
+    """Extract every .onnx of the (already verified) archive beside destination: one download serves
+    its siblings. Members go to temporary files first and entry's own member is checked against its
+    published SHA-256; only then is everything renamed into place, so a failure leaves neither a
+    .part file nor half of the set."""
+    folder = destination.parent
+    parts: dict[Path, Path] = {}
     try:
         with zipfile.ZipFile(archive) as zf:
             members = {Path(n).name: n for n in zf.namelist() if n.endswith(".onnx")}
             if entry.archive_member not in members:
-                raise ModelUnavailable(f"{entry.url} has no {entry.archive_member}")
+                raise ModelUnavailable(f"{entry.url} has no {entry.archive_member}; nothing was extracted")
             for short, full in members.items():
-                target = destination.parent / short
+                target = folder / short
                 if target.exists():
                     continue
-                tmp = target.with_name(target.name + ".part")
-                with zf.open(full) as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                os.replace(tmp, target)
-    except zipfile.BadZipFile:
-        raise ModelUnavailable(f"{entry.url} is not a valid zip archive") from None
+                fd, part_name = tempfile.mkstemp(prefix=short + ".", suffix=".part", dir=folder)
+                parts[target] = Path(part_name)
+                with os.fdopen(fd, "wb") as dst, zf.open(full) as src:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+        if destination in parts:
+            _verify(f"{entry.archive_member} (from {Path(entry.url).name})", entry.url, parts[destination],
+                    _file_sha256(parts[destination]), entry.sha256, entry.size)
+        for target, part in parts.items():
+            os.replace(part, target)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        raise ModelUnavailable(f"{entry.url} is not a valid zip archive ({exc}); nothing was extracted") from None
+    finally:
+        for part in parts.values():
+            part.unlink(missing_ok=True)

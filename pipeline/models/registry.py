@@ -13,8 +13,10 @@ _BUFFALO_L = "https://github.com/deepinsight/insightface/releases/download/v0.7/
 class ModelFile:
     """One model file. folder is the ComfyUI models sub-folder (ReActor's names).
 
-    archive_member: when the file is published inside a zip at url, its path in that zip.
-    sha256 / size: published values where a trustworthy one exists, else None.
+    sha256 / size: the file's published values (None only where no trustworthy value was found:
+    the YOLOv5-face detectors, see the README).
+    archive_member: when the file is published inside a zip at url, its name in that zip;
+    archive_sha256 / archive_size are then the zip's published values, checked before extraction.
     """
 
     name: str
@@ -24,29 +26,52 @@ class ModelFile:
     sha256: str | None = None
     size: int | None = None
     archive_member: str | None = None
+    archive_sha256: str | None = None
+    archive_size: int | None = None
 
+    @property
+    def download_sha256(self) -> str | None:
+        """The SHA-256 of what url serves: the zip for an archive member, else the file."""
+        return self.archive_sha256 if self.archive_member else self.sha256
+
+    @property
+    def download_size(self) -> int | None:
+        return self.archive_size if self.archive_member else self.size
+
+
+_BUFFALO_L_ZIP = {"archive_sha256": "80ffe37d8a5940d59a7384c201a2a38d4741f2f3c51eef46ebb28218a7b0ca2f",
+                  "archive_size": 288_621_354}
+_INSIGHTFACE_LICENCE = "insightface (non-commercial research only)"
 
 _FILES = [
     ModelFile("detection_Resnet50_Final.pth", "facedetection", f"{_CODEFORMER_RELEASE}/detection_Resnet50_Final.pth",
-              "MIT (biubug6/Pytorch_Retinaface)"),
+              "MIT (biubug6/Pytorch_Retinaface)",
+              sha256="6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d", size=109_497_761),
     ModelFile("detection_mobilenet0.25_Final.pth", "facedetection",
               f"{_CODEFORMER_RELEASE}/detection_mobilenet0.25_Final.pth", "MIT (biubug6/Pytorch_Retinaface)",
-              sha256="2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220", size=1789735),
+              sha256="2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220", size=1_789_735),
     ModelFile("yolov5l-face.pth", "facedetection", f"{_CODEFORMER_RELEASE}/yolov5l-face.pth", "GPL-3.0 (YOLOv5-face)"),
     ModelFile("yolov5n-face.pth", "facedetection", f"{_CODEFORMER_RELEASE}/yolov5n-face.pth", "GPL-3.0 (YOLOv5-face)"),
     ModelFile("codeformer-v0.1.0.pth", "facerestore_models", f"{_CODEFORMER_RELEASE}/codeformer.pth",
-              "S-Lab licence 1.0 (non-commercial)"),
-    ModelFile("GFPGANv1.3.pth", "facerestore_models", f"{_GFPGAN_RELEASES}/v1.3.0/GFPGANv1.3.pth", "Apache-2.0"),
-    ModelFile("GFPGANv1.4.pth", "facerestore_models", f"{_GFPGAN_RELEASES}/v1.3.4/GFPGANv1.4.pth", "Apache-2.0"),
+              "S-Lab licence 1.0 (non-commercial)",
+              sha256="1009e537e0c2a07d4cabce6355f53cb66767cd4b4297ec7a4a64ca4b8a5684b7", size=376_637_898),
+    ModelFile("GFPGANv1.3.pth", "facerestore_models", f"{_GFPGAN_RELEASES}/v1.3.0/GFPGANv1.3.pth", "Apache-2.0",
+              sha256="c953a88f2727c85c3d9ae72e2bd4846bbaf59fe6972ad94130e23e7017524a70", size=348_632_874),
+    ModelFile("GFPGANv1.4.pth", "facerestore_models", f"{_GFPGAN_RELEASES}/v1.3.4/GFPGANv1.4.pth", "Apache-2.0",
+              sha256="e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad", size=348_632_874),
     ModelFile("inswapper_128.onnx", "insightface",
               "https://huggingface.co/datasets/Gourieff/ReActor/resolve/main/models/inswapper_128.onnx",
-              "insightface (non-commercial research only)"),
-    ModelFile("models/buffalo_l/det_10g.onnx", "insightface", _BUFFALO_L,
-              "insightface (non-commercial research only)", archive_member="det_10g.onnx"),
-    ModelFile("models/buffalo_l/genderage.onnx", "insightface", _BUFFALO_L,
-              "insightface (non-commercial research only)", archive_member="genderage.onnx"),
-    ModelFile("models/buffalo_l/w600k_r50.onnx", "insightface", _BUFFALO_L,
-              "insightface (non-commercial research only)", archive_member="w600k_r50.onnx"),
+              _INSIGHTFACE_LICENCE,
+              sha256="e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af", size=554_253_681),
+    ModelFile("models/buffalo_l/det_10g.onnx", "insightface", _BUFFALO_L, _INSIGHTFACE_LICENCE,
+              sha256="5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91",
+              archive_member="det_10g.onnx", **_BUFFALO_L_ZIP),
+    ModelFile("models/buffalo_l/genderage.onnx", "insightface", _BUFFALO_L, _INSIGHTFACE_LICENCE,
+              sha256="4fde69b1c810857b88c64a335084f1c3fe8f01246c9a191b48c7bb756d6652fb",
+              archive_member="genderage.onnx", **_BUFFALO_L_ZIP),
+    ModelFile("models/buffalo_l/w600k_r50.onnx", "insightface", _BUFFALO_L, _INSIGHTFACE_LICENCE,
+              sha256="4c06341c33c2ca1f86781dab0e829f88ad5b64be9fba56e56bc9ebdefc619e43",
+              archive_member="w600k_r50.onnx", **_BUFFALO_L_ZIP),
 ]
 
 MODEL_FILES: dict[str, ModelFile] = {f.name: f for f in _FILES}
