@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -9,10 +10,12 @@ from PIL import Image
 
 from ..pipeline.analysis import AnalysisRequest, analyze_image
 from ..pipeline.detectors import detector_choices
+from ..pipeline.errors import BadInput
 from ..pipeline.image_source import load_image
 from ..pipeline.models.store import ModelStore
 from ..pipeline.options import DEFAULTS, FACE_ORDERS, GENDER_FILTERS
 from ..pipeline.preview import draw_faces
+from .output_file import PendingOutput
 from .terminal_progress import terminal_progress
 
 
@@ -32,6 +35,15 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
+    if args.preview:
+        if args.preview.suffix.lower() != ".png":
+            raise BadInput(f"--preview {args.preview.name}: the preview is a PNG; name it .png")
+        with PendingOutput(args.preview) as preview:  # the folder is checked before any work
+            return _detect(args, preview)
+    return _detect(args, None)
+
+
+def _detect(args, preview: PendingOutput | None) -> int:
     store = ModelStore(models_root=args.models_dir, progress_for=terminal_progress)
     rgb = load_image(args.image, "image")
     request = AnalysisRequest(facedetection=args.facedetection, detection_face_order=args.detection_face_order,
@@ -42,9 +54,11 @@ def run(args) -> int:
         chosen = list(enumerate(selection.candidates))
     else:
         chosen = [(i, f) for i, f in zip(selection.requested, selection.picked) if f is not None]
-    if args.preview:
+    if preview is not None:
         picked = {i for i, _ in chosen}
-        Image.fromarray(draw_faces(rgb, list(selection.candidates), picked)).save(args.preview, format="PNG")
+        png = io.BytesIO()
+        Image.fromarray(draw_faces(rgb, list(selection.candidates), picked)).save(png, format="PNG")
+        preview.commit(png.getvalue())
     width, height = analysis.image_size
     if args.json:
         faces = [{"index": i, **face.to_json()} for i, face in chosen]

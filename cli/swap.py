@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 from ..pipeline.engine import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
-from ..pipeline.errors import BadInput
 from ..pipeline.faceswap import run_faceswap
 from ..pipeline.image_source import load_image
 from ..pipeline.images import encode_image
 from ..pipeline.models.store import ModelStore
 from ..pipeline.options import (DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS)
 from ..pipeline.params import FaceswapParams
+from .output_file import PendingOutput, image_format_for
 from .terminal_progress import terminal_progress
 
 
@@ -30,7 +30,8 @@ def add_parser(commands) -> None:
     p = commands.add_parser("swap", help="swap faces from a source image into a target image")
     p.add_argument("--source", required=True, help="source image: file path, http(s) URL or base64")
     p.add_argument("--target", required=True, help="target image: file path, http(s) URL or base64")
-    p.add_argument("-o", "--output", required=True, type=Path, help="where to write the result")
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="where to write the result; replaced only once the result is complete")
     p.add_argument("--models-dir", type=Path, help="models root laid out like ComfyUI's models/")
     p.add_argument("--swap-model", default=DEFAULT_SWAPPER, help="swapper .onnx (name in insightface/ or a path)")
     p.add_argument("--recognition-model", default=RECOGNIZER_FILE, help="ArcFace .onnx (name or path)")
@@ -44,7 +45,9 @@ def add_parser(commands) -> None:
     p.add_argument("--detect-gender-input", default=DEFAULTS["detect_gender_input"], choices=GENDER_FILTERS)
     p.add_argument("--detect-gender-source", default=DEFAULTS["detect_gender_source"], choices=GENDER_FILTERS)
     p.add_argument("--face-restore-weight", default=DEFAULTS["face_restore_weight"], type=float)
-    p.add_argument("--image-format", default=DEFAULTS["image_format"], choices=IMAGE_FORMATS)
+    p.add_argument("--image-format", default=None, choices=IMAGE_FORMATS,
+                   help="default: from -o's extension (.jpg/.jpeg, .png, .webp); with --base64, "
+                        f"{DEFAULTS['image_format']}")
     p.add_argument("--image-quality", default=DEFAULTS["image_quality"], type=int)
     p.add_argument("--base64", nargs="?", const=True, default=DEFAULTS["base64"], type=_bool,
                    help="write JSON {\"image\": base64} instead of image bytes")
@@ -54,24 +57,23 @@ def add_parser(commands) -> None:
 def params_from_args(args) -> FaceswapParams:
     names = ("input_faces_index", "source_faces_index", "face_restore", "interpolation", "detection_face_order",
              "facedetection", "detect_gender_input", "detect_gender_source", "face_restore_weight",
-             "image_format", "image_quality", "base64")
-    return FaceswapParams(**{name: getattr(args, name) for name in names})
+             "image_quality", "base64")
+    image_format = image_format_for(args.output, args.image_format, args.base64, DEFAULTS["image_format"])
+    return FaceswapParams(image_format=image_format, **{name: getattr(args, name) for name in names})
 
 
 def run(args) -> int:
-    params = params_from_args(args)
-    store = ModelStore(models_root=args.models_dir, progress_for=terminal_progress)
-    models = SwapModels(store=store, swapper_file=args.swap_model, recognizer_file=args.recognition_model)
-    source = load_image(args.source, "source image")
-    target = load_image(args.target, "target image")
-    result = run_faceswap(source, [target], params, models)
-    encoded = encode_image(result.frames[0], params.image_format, params.image_quality)
-    if not args.output.parent.is_dir():
-        raise BadInput(f"output folder {args.output.parent} does not exist")
-    if params.base64:
-        args.output.write_text(json.dumps({"image": base64.b64encode(encoded).decode("ascii")}))
-    else:
-        args.output.write_bytes(encoded)
+    with PendingOutput(args.output) as output:  # the folder is checked before any work
+        params = params_from_args(args)
+        store = ModelStore(models_root=args.models_dir, progress_for=terminal_progress)
+        models = SwapModels(store=store, swapper_file=args.swap_model, recognizer_file=args.recognition_model)
+        source = load_image(args.source, "source image")
+        target = load_image(args.target, "target image")
+        result = run_faceswap(source, [target], params, models)
+        encoded = encode_image(result.frames[0], params.image_format, params.image_quality)
+        if params.base64:
+            encoded = json.dumps({"image": base64.b64encode(encoded).decode("ascii")}).encode("ascii")
+        output.commit(encoded)
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(f"wrote {args.output}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 import sys
 
@@ -74,3 +75,69 @@ def test_swap_target_without_face_is_written_unchanged_with_a_warning(swap_root,
     assert result.returncode == 0, result.stderr
     assert "warning: target has no face after filtering" in result.stdout
     assert np.array_equal(read_image_file(out), read_image_file(FACES / "noface_landscape.jpg"))
+
+
+def test_a_bad_output_is_refused_before_any_work_with_one_line(swap_root, tmp_path, capsys):
+    """The source has no face: had the swap run first, the error would be about that."""
+    from faceswap_v3.cli.main import main
+
+    (tmp_path / "out.png").write_bytes(b"keep me")
+    cases = [
+        (["-o", str(tmp_path / "missing" / "x.jpg")], f"error: output folder {tmp_path / 'missing'} does not exist"),
+        (["-o", str(tmp_path)], f"error: -o {tmp_path} is a folder"),
+        (["-o", str(tmp_path / "out.png"), "--image-format", "jpeg"],
+         "error: -o out.png names a png file but --image-format is jpeg; make them agree"),
+        (["-o", str(tmp_path / "out.txt")], "error: -o out.txt: cannot tell the image format from .txt"),
+        (["-o", str(tmp_path / "out"), "--image-format", "png"], "error: -o out: cannot tell the image format"),
+        (["-o", str(tmp_path / "out.png"), "--base64"], "error: -o out.png: with --base64 the output is JSON"),
+    ]
+    for output, start in cases:
+        code = main(["swap", "--models-dir", str(swap_root), "--source", str(FACES / "noface_landscape.jpg"),
+                     "--target", str(FACES / "two_men.jpg"), "--facedetection", "scrfd_2.5g_bnkps.onnx", *output])
+        err = capsys.readouterr().err
+        assert code == 2, (output, err)
+        assert err.startswith(start) and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    assert (tmp_path / "out.png").read_bytes() == b"keep me"
+
+
+def test_the_extension_decides_the_format_and_the_target_may_be_overwritten(swap_root, tmp_path):
+    """-o equal to the target: replaced by the result only once it is complete; nothing else is left."""
+    target = tmp_path / "target.png"
+    shutil.copyfile(FACES / "portrait_female_handonchin.png", target)
+    original = target.read_bytes()
+    args = ["--source", str(FACES / "portrait_male_damon.jpg"), "--target", str(target), "-o", str(target),
+            "--swap-model", "solid_green.onnx", "--facedetection", "scrfd_2.5g_bnkps.onnx",
+            "--face-restore-weight", "0"]
+    result = swap(swap_root, *args)
+    assert result.returncode == 0, result.stderr
+    with Image.open(target) as img:
+        assert img.format == "PNG"
+    assert target.read_bytes() != original
+    assert (read_image_file(target) == [0, 255, 0]).all(axis=2).any()  # the solid green stand-in face
+    assert [p.name for p in tmp_path.iterdir()] == ["target.png"]
+
+
+def test_a_full_disk_leaves_the_target_intact(swap_root, tmp_path):
+    """A file-size limit below the result's size makes the write fail as a full disk would."""
+    import resource
+    import signal
+
+    target = tmp_path / "target.png"
+    shutil.copyfile(FACES / "portrait_female_handonchin.png", target)
+    original = target.read_bytes()
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "faceswap_v3", "swap", "--models-dir", str(swap_root),
+         "--source", str(FACES / "portrait_male_damon.jpg"), "--target", str(target), "-o", str(target),
+         "--facedetection", "scrfd_2.5g_bnkps.onnx", "--face-restore-weight", "0"],
+        capture_output=True, text=True, timeout=180, preexec_fn=limit_file_size)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]  # after onnxruntime's own warnings about the stand-in
+    assert last == f"error: could not write {target}: File too large; it was left as it was"
+    assert target.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["target.png"]
