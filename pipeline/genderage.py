@@ -13,8 +13,7 @@ from .onnx_session import active_provider, default_providers
 
 class GenderAgeModel:
     def __init__(self, path: Path, providers: list[str] | None = None) -> None:
-        from insightface.model_zoo import get_model
-        from insightface.model_zoo.attribute import Attribute
+        from insightface.model_zoo import Attribute, get_model
 
         model = get_model(str(path), providers=providers or default_providers())
         if not isinstance(model, Attribute) or model.taskname != "genderage":

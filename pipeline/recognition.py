@@ -14,8 +14,7 @@ from .onnx_session import active_provider, default_providers
 
 class Recognizer:
     def __init__(self, path: Path, providers: list[str] | None = None) -> None:
-        from insightface.model_zoo import get_model
-        from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+        from insightface.model_zoo import ArcFaceONNX, get_model
 
         model = get_model(str(path), providers=providers or default_providers())
         if not isinstance(model, ArcFaceONNX):

@@ -14,8 +14,7 @@ from ..onnx_session import active_provider, default_providers
 class SCRFDDetector:
     def __init__(self, path: Path, providers: list[str] | None = None, score_threshold: float = 0.5,
                  input_size: int = 640) -> None:
-        from insightface.model_zoo import get_model
-        from insightface.model_zoo.scrfd import SCRFD
+        from insightface.model_zoo import SCRFD, get_model
 
         model = get_model(str(path), providers=providers or default_providers())
         if not isinstance(model, SCRFD):
