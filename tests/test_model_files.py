@@ -25,6 +25,21 @@ def entry_at(url: str, **changes):
     return replace(model_file("detection_mobilenet0.25_Final.pth"), url=url, **settings)
 
 
+def zip_of(members: dict[str, bytes]) -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return archive.getvalue()
+
+
+def genderage_entry(url: str, archive: bytes, member: bytes | str):
+    """buffalo_l's genderage.onnx entry, published as this archive at url with this member (or hash)."""
+    sha256 = member if isinstance(member, str) else hashlib.sha256(member).hexdigest()
+    return replace(model_file("models/buffalo_l/genderage.onnx"), url=url, sha256=sha256, size=None,
+                   archive_sha256=hashlib.sha256(archive).hexdigest(), archive_size=len(archive))
+
+
 def test_registry_names_every_file_the_api_uses_with_reactors_folders():
     for detector in API_DETECTORS:
         assert MODEL_FILES[DETECTOR_FILES[detector]].folder == "facedetection"
@@ -102,14 +117,9 @@ def test_http_error_status_is_reported(tmp_path, http_server, monkeypatch):
 
 def test_archive_member_is_extracted_with_its_siblings(tmp_path, http_server, monkeypatch):
     monkeypatch.delenv("FACESWAP_V3_OFFLINE")
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("buffalo_l/genderage.onnx", b"genderage")
-        zf.writestr("buffalo_l/det_10g.onnx", b"det")
-    http_server.routes["/buffalo_l.zip"] = (200, {}, archive.getvalue())
-    entry = replace(model_file("models/buffalo_l/genderage.onnx"), url=http_server.url + "/buffalo_l.zip",
-                    sha256=hashlib.sha256(b"genderage").hexdigest(),
-                    archive_sha256=hashlib.sha256(archive.getvalue()).hexdigest(), archive_size=len(archive.getvalue()))
+    archive = zip_of({"buffalo_l/genderage.onnx": b"genderage", "buffalo_l/det_10g.onnx": b"det"})
+    http_server.routes["/buffalo_l.zip"] = (200, {}, archive)
+    entry = genderage_entry(http_server.url + "/buffalo_l.zip", archive, b"genderage")
     path = ensure_model(entry, [tmp_path / "insightface"])
     assert path == tmp_path / "insightface" / "models" / "buffalo_l" / "genderage.onnx"
     assert path.read_bytes() == b"genderage"
@@ -163,21 +173,13 @@ def test_a_download_of_the_wrong_size_is_removed_and_says_so(tmp_path, http_serv
     assert list(tmp_path.iterdir()) == []
 
 
-def _buffalo_entry(url: str, archive: bytes, member_sha256: str):
-    return replace(model_file("models/buffalo_l/genderage.onnx"), url=url, sha256=member_sha256, size=None,
-                   archive_sha256=hashlib.sha256(archive).hexdigest(), archive_size=len(archive))
-
-
 def test_a_failed_extraction_leaves_no_part_file_and_no_half_set(tmp_path, http_server, monkeypatch):
     monkeypatch.delenv("FACESWAP_V3_OFFLINE")
     member = b"genderage-weights" * 1000
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("buffalo_l/det_10g.onnx", b"det")
-        zf.writestr("buffalo_l/genderage.onnx", member)
-    corrupt = archive.getvalue().replace(member[:100], b"X" * 100, 1)  # the member's CRC no longer matches
+    archive = zip_of({"buffalo_l/det_10g.onnx": b"det", "buffalo_l/genderage.onnx": member})
+    corrupt = archive.replace(member[:100], b"X" * 100, 1)  # the member's CRC no longer matches
     http_server.routes["/buffalo_l.zip"] = (200, {}, corrupt)
-    entry = _buffalo_entry(http_server.url + "/buffalo_l.zip", corrupt, hashlib.sha256(member).hexdigest())
+    entry = genderage_entry(http_server.url + "/buffalo_l.zip", corrupt, member)
     folder = tmp_path / "insightface"
     with pytest.raises(ModelUnavailable, match=r"is not a valid zip archive \(Bad CRC-32.*nothing was extracted"):
         ensure_model(entry, [folder])
@@ -186,12 +188,9 @@ def test_a_failed_extraction_leaves_no_part_file_and_no_half_set(tmp_path, http_
 
 def test_an_extracted_member_whose_sha256_differs_is_removed(tmp_path, http_server, monkeypatch):
     monkeypatch.delenv("FACESWAP_V3_OFFLINE")
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("buffalo_l/det_10g.onnx", b"det")
-        zf.writestr("buffalo_l/genderage.onnx", b"not the published genderage")
-    http_server.routes["/buffalo_l.zip"] = (200, {}, archive.getvalue())
-    entry = _buffalo_entry(http_server.url + "/buffalo_l.zip", archive.getvalue(), "0" * 64)
+    archive = zip_of({"buffalo_l/det_10g.onnx": b"det", "buffalo_l/genderage.onnx": b"not the published one"})
+    http_server.routes["/buffalo_l.zip"] = (200, {}, archive)
+    entry = genderage_entry(http_server.url + "/buffalo_l.zip", archive, "0" * 64)
     folder = tmp_path / "insightface"
     with pytest.raises(ModelUnavailable, match=r"genderage.onnx \(from buffalo_l.zip\) has SHA-256 [0-9a-f]{64}, "
                                                r"expected 0{64}; the file was removed"):
