@@ -78,3 +78,23 @@ def test_missing_model_offline_exits_1_naming_the_file(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("error: model file detection_Resnet50_Final.pth not found (looked in: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_preview_must_be_a_png_in_an_existing_folder_and_never_replaces_the_image(models_root, tmp_path, capsys):
+    import shutil
+
+    from faceswap_v3.cli.main import main
+
+    image = tmp_path / "photo.png"
+    shutil.copyfile(FACES / "portrait_female_handonchin.png", image)
+    original = image.read_bytes()
+    common = [str(image), "--models-dir", str(models_root), "--facedetection", "retinaface_mobile0.25"]
+    for preview, start in ((tmp_path / "p.jpg", "error: --preview p.jpg: the preview is a PNG; name it .png"),
+                           (tmp_path / "none" / "p.png", f"error: output folder {tmp_path / 'none'} does not exist")):
+        assert main(["detect", *common, "--preview", str(preview)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(start) and len(err.strip().splitlines()) == 1, err
+    assert main(["detect", *common, "--preview", str(image)]) == 0  # the preview replaces it only when complete
+    with Image.open(image) as img:
+        assert img.format == "PNG" and image.read_bytes() != original
+    assert [p.name for p in tmp_path.iterdir()] == ["photo.png"]
