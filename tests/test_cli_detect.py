@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 from PIL import Image
 
+from devices import torch_device_pattern
 from support import FACES
 
 
@@ -51,7 +53,8 @@ def test_gender_filter_and_faces_index_with_preview(models_root, tmp_path):
 def test_human_readable_output(models_root):
     result = detect(str(FACES / "two_men.jpg"), "--facedetection", "retinaface_mobile0.25", models_root=models_root)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("2 face(s) in 1126x661 (retinaface_mobile0.25: torch:cpu)")
+    assert re.match(rf"2 face\(s\) in 1126x661 \(retinaface_mobile0\.25: torch:{torch_device_pattern()}\)\n",
+                    result.stdout), result.stdout
     assert "[1] box=" in result.stdout
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import numpy as np
 import pytest
 import torch
 
+from devices import onnx_provider, torch_device_pattern
 from support import FACES
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.load_face import LoadFace
@@ -45,15 +47,16 @@ def test_detect_faces_on_a_batch_returns_faces_preview_and_provider():
     assert tuple(preview.shape) == (2, 661, 1126, 3)
     changed = (image_to_frames(preview)[0] != frames[0]).any(axis=2)
     assert 0.001 < changed.mean() < 0.2  # boxes and numbers drawn, photo otherwise intact
-    assert "faces per frame: 2, 2" in info and "retinaface_mobile0.25: torch:cpu" in info
+    assert "faces per frame: 2, 2" in info
+    assert re.search(rf"retinaface_mobile0\.25: torch:{torch_device_pattern()}(;|$)", info), info
 
 
 def test_detect_faces_gender_filter_reports_onnxruntime_provider():
     image = frames_to_image([read_image_file(FACES / "couple_female_left_male_right.jpg")])
     faces, _, info = DetectFaces().detect(image, "det_500m.onnx", "large-small", "male", "0")
     assert faces.analyses[0].selection.picked[0].gender == "M"
-    assert "det_500m.onnx: onnxruntime:CPUExecutionProvider" in info
-    assert "genderage: onnxruntime:CPUExecutionProvider" in info
+    assert f"det_500m.onnx: onnxruntime:{onnx_provider()}" in info
+    assert f"genderage: onnxruntime:{onnx_provider()}" in info
 
 
 def test_detect_faces_rejects_bad_index_and_empty_batch():
