@@ -70,5 +70,9 @@ class DetectFaces:
                 comfy_env.log.warning("frame %d: %s", i, selection.missing_reason or (
                     f"faces_index asks for {list(selection.missing)} but only {selection.available} face(s) found"))
         info = face_set.summary()
+        if reference is not None:
+            matched = [sum(f is not None for f in a.selection.picked) for a in face_set.analyses]
+            info += f"; reference mode: faces matched per frame: {', '.join(map(str, matched[:16]))}" \
+                    f"{' ...' if len(matched) > 16 else ''}"
         comfy_env.log.info("DetectFaces: %s", info)
         return (face_set, frames_to_image(previews), info)

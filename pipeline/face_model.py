@@ -41,6 +41,7 @@ REACTOR_LAYOUT: dict[str, tuple[tuple[int, ...], str]] = {
     "age": ((), "int64"),
 }
 _GENDER_CODES = {"F": 0, "M": 1}  # insightface: argmax of [female, male]
+MAX_FILE_BYTES = 64 << 20  # a face model is a few kB per face; anything near this is not one
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 
 
@@ -149,6 +150,9 @@ def load_face_model(path: Path) -> FaceModel:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+        raise BadInput(f"{path.name} is {path.stat().st_size} bytes: too large for a face model "
+                       f"(at most {MAX_FILE_BYTES} bytes)")
     try:
         with safe_open(str(path), framework="np") as f:
             metadata = f.metadata() or {}
@@ -187,8 +191,8 @@ def load_face_model(path: Path) -> FaceModel:
                      sources=tuple(str(s) for s in sources), reactor_fields={**fields, "embedding": identity})
 
 
-def collect_faces(photos: list[tuple[str, list[np.ndarray]]], request: AnalysisRequest, models: SwapModels,
-                  after_frame=None) -> tuple[list[tuple[str, np.ndarray, Face]], list[str]]:
+def collect_faces(photos: list[tuple[str, list[np.ndarray]]], request: AnalysisRequest,
+                  models: SwapModels) -> tuple[list[tuple[str, np.ndarray, Face]], list[str]]:
     """The picked faces of every frame of every named photo input, with their normed embeddings, and a
     warning for each frame that lacks a picked face (skipped, so one bad photo does not sink the rest)."""
     recognizer = models.recognizer()
@@ -201,6 +205,4 @@ def collect_faces(photos: list[tuple[str, list[np.ndarray]]], request: AnalysisR
                     warnings.append(f"{name}[{i}]: no face {index} (found {analysis.selection.available}), skipped")
                 else:
                     faces.append((f"{name}[{i}] face {index}", recognizer.embed(rgb, face), face))
-            if after_frame:
-                after_frame(i)
     return faces, warnings

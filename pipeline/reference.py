@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -14,6 +15,7 @@ from .face import Face
 from .face_model import FaceModel
 from .selection import Selection, require_all
 
+log = logging.getLogger("faceswap_v3")
 FACE_SELECTORS = ("index", "reference")
 # FaceFusion's default for the same measure (1 - ArcFace cosine, inswapper's w600k recognizer): faces
 # closer than 0.6, i.e. cosine similarity above 0.4, count as the reference's identity.
@@ -102,6 +104,9 @@ def reference_selector(face_selector: str, reference_distance: float, reference_
         raise BadInput(f"face_selector: {face_selector!r} is not one of the allowed values ({', '.join(FACE_SELECTORS)})")
     distance = check_reference_distance(reference_distance)
     if face_selector == "index":
+        if reference_rgb is not None or reference_model is not None:
+            log.warning("a reference is connected but face_selector is index: faces are picked by index; "
+                        "set face_selector to reference to pick them by identity")
         return None
     if reference_rgb is not None and reference_model is not None:
         raise BadInput("face_selector is reference: connect reference_image or reference_face_model, not both")

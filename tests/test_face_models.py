@@ -18,6 +18,7 @@ from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
 from faceswap_v3.pipeline.engine import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
+from faceswap_v3.pipeline import face_model
 from faceswap_v3.pipeline.face_model import REACTOR_LAYOUT, load_face_model
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
@@ -148,7 +149,8 @@ def test_a_reactor_saved_file_loads_and_swaps_like_its_photo(identity_root, face
     assert np.array_equal(load_file(path)["landmark_2d_106"], reactor_face["landmark_2d_106"])
 
 
-def test_face_model_file_with_a_missing_or_misshaped_key_is_refused_naming_it(identity_root, faces_folder):
+def test_face_model_file_with_a_missing_or_misshaped_key_is_refused_naming_it(identity_root, faces_folder,
+                                                                              monkeypatch):
     model = build("mean", images=photo("portrait_male_02.jpg"))["face_model"]
     (path,) = SaveFaceModel().save(model, "good", overwrite=False)["result"]
     good = load_file(path)
@@ -166,6 +168,9 @@ def test_face_model_file_with_a_missing_or_misshaped_key_is_refused_naming_it(id
         LoadFaceModel().load("pickle.safetensors")
     with pytest.raises(BadInput, match="is not a file name in models/reactor/faces"):
         LoadFaceModel().load("../faces/good.safetensors")
+    monkeypatch.setattr(face_model, "MAX_FILE_BYTES", 1024)
+    with pytest.raises(BadInput, match=r"good.safetensors is \d+ bytes: too large for a face model \(at most 1024 bytes\)"):
+        LoadFaceModel().load("good.safetensors")
 
 
 def test_build_face_model_needs_photos_with_faces(faces_folder):

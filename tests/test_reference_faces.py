@@ -116,8 +116,9 @@ def test_reference_mode_follows_one_person_in_the_group_photo_whatever_their_ind
         by_index.analyses[1].selection.picked[0].box != person.box
     face_model = BuildFaceModel().build(DETECTOR, "large-small", "no", "0", "mean", images=reference)[0]
     for references in ({"reference_image": reference}, {"reference_face_model": face_model}):
-        found, preview, _ = DetectFaces().detect(frames, DETECTOR, "left-right", "no", "0", face_selector="reference",
-                                                 reference_distance=0.6, **references)
+        found, preview, info = DetectFaces().detect(frames, DETECTOR, "left-right", "no", "0",
+                                                    face_selector="reference", reference_distance=0.6, **references)
+        assert "reference mode: faces matched per frame: 1, 1" in info
         for analysis in found.analyses:
             (picked,) = analysis.selection.picked
             assert np.allclose(picked.box, person.box, atol=2)
