@@ -11,7 +11,7 @@ from ..pipeline.similarity import cosine_similarity
 from . import comfy_env
 from .face_model_nodes import FACE_MODEL
 from .tensors import image_to_frames
-from .widgets import ORDER, facedetection_widget, index_widget
+from .widgets import ORDER, facedetection_widget
 
 
 class FaceSimilarity:

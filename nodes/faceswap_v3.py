@@ -13,8 +13,9 @@ from ..pipeline.similarity import describe_similarities
 from . import comfy_env
 from .face_model_nodes import FACE_MODEL
 from .tensors import frames_to_image, image_to_frames
-from .widgets import (BASE64, FACE_SELECTOR, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, ORDER, REFERENCE_DISTANCE,
-                      RESTORE_WEIGHT, face_restore_widget, facedetection_widget, gender_widget, index_widget)
+from .widgets import (BASE64, FACE_SELECTOR, FACE_SIMILARITY_TOOLTIP, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, ORDER,
+                      REFERENCE_DISTANCE, RESTORE_WEIGHT, face_restore_widget, facedetection_widget, gender_widget,
+                      index_widget, list_outputs)
 
 
 def api_widgets(store) -> dict:
@@ -42,10 +43,9 @@ class FaceswapV3:
                    "hosted API. target_img may be a batch of video frames.")
     RETURN_TYPES = ("IMAGE", "FLOAT")
     RETURN_NAMES = ("image", "face_similarity")
-    OUTPUT_IS_LIST = tuple(name == "face_similarity" for name in RETURN_NAMES)
+    OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
     OUTPUT_TOOLTIPS = ("The target with the chosen faces swapped and restored.",
-                       "Per frame: ArcFace cosine between the source identity and the swapped face as output "
-                       "(the lowest when several were swapped; NaN where none was).")
+                       FACE_SIMILARITY_TOOLTIP)
     FUNCTION = "swap"
 
     @classmethod

@@ -13,7 +13,7 @@ from . import comfy_env
 from .detect_faces import FACES
 from .face_model_nodes import FACE_MODEL
 from .tensors import frames_to_image, image_to_frames
-from .widgets import index_widget, swap_model_widget
+from .widgets import FACE_SIMILARITY_TOOLTIP, index_widget, list_outputs, swap_model_widget
 
 
 class SwapFaces:
@@ -22,10 +22,9 @@ class SwapFaces:
                    "face gets the k-th source face, or the single source face for all.")
     RETURN_TYPES = ("IMAGE", "FLOAT")
     RETURN_NAMES = ("image", "face_similarity")
-    OUTPUT_IS_LIST = tuple(name == "face_similarity" for name in RETURN_NAMES)
+    OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
     OUTPUT_TOOLTIPS = ("The target frames with the faces swapped; frames without the faces pass through.",
-                       "Per frame: ArcFace cosine between the source identity and the swapped face as output "
-                       "(the lowest when several were swapped; NaN where none was).")
+                       FACE_SIMILARITY_TOOLTIP)
     FUNCTION = "swap"
 
     @classmethod

@@ -104,3 +104,10 @@ COMPUTE_METHOD = (["mean", "median"], {
     "default": "mean",
     "tooltip": "How the faces' normed ArcFace embeddings become one identity: their mean, or the element-wise "
                "median (less swayed by one odd photo)."})
+FACE_SIMILARITY_TOOLTIP = ("Per frame: ArcFace cosine between the source identity and the swapped face as output "
+                           "(the lowest when several were swapped; NaN where none was).")
+
+
+def list_outputs(return_names: tuple[str, ...]) -> tuple[bool, ...]:
+    """OUTPUT_IS_LIST for a swapping node: face_similarity is one FLOAT per frame, the rest are whole batches."""
+    return tuple(name == "face_similarity" for name in return_names)

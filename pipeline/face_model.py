@@ -21,6 +21,7 @@ from .analysis import AnalysisRequest, analyze_image
 from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
+from .options import check_choice
 from .similarity import normed
 
 COMPUTE_METHODS = ("mean", "median")
@@ -65,8 +66,7 @@ class FaceModel:
 
 def combine_embeddings(embeddings: np.ndarray, method: str) -> np.ndarray:
     """The normed mean or element-wise median of normed embeddings [N, 512]."""
-    if method not in COMPUTE_METHODS:
-        raise BadInput(f"compute_method: {method!r} is not one of the allowed values ({', '.join(COMPUTE_METHODS)})")
+    check_choice("compute_method", method, COMPUTE_METHODS)
     stacked = np.asarray(embeddings, dtype=np.float32).reshape(-1, 512)
     if len(stacked) == 0:
         raise BadInput("no face to build a face model from: give at least one photo with a visible face")

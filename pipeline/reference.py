@@ -13,6 +13,7 @@ from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
 from .face_model import FaceModel
+from .options import check_choice
 from .selection import Selection, require_all
 
 log = logging.getLogger("faceswap_v3")
@@ -44,7 +45,10 @@ def select_by_reference(candidates: Sequence[Face], embeddings: Sequence[np.ndar
     reference in reference order (candidate order inside a group). requested holds each picked face's
     reference label; a reference nothing matches appears once with None, so it is reported as missing."""
     refs = np.stack([r.embedding for r in references]).astype(np.float32)
-    distances = (1.0 - np.stack(embeddings).astype(np.float32) @ refs.T) if len(candidates) else np.zeros((0, len(refs)))
+    if len(candidates):
+        distances = 1.0 - np.stack(embeddings).astype(np.float32) @ refs.T
+    else:
+        distances = np.zeros((0, len(refs)), np.float32)
     nearest = distances.argmin(axis=1) if len(candidates) else np.zeros(0, int)
     requested, picked, unmatched = [], [], []
     for k, reference in enumerate(references):
@@ -100,8 +104,7 @@ def reference_selector(face_selector: str, reference_distance: float, reference_
                        reference_model: FaceModel | None, request: AnalysisRequest,
                        models: SwapModels) -> ReferenceSelector | None:
     """The ReferenceSelector the widgets ask for, or None in index mode (the API's behaviour)."""
-    if face_selector not in FACE_SELECTORS:
-        raise BadInput(f"face_selector: {face_selector!r} is not one of the allowed values ({', '.join(FACE_SELECTORS)})")
+    check_choice("face_selector", face_selector, FACE_SELECTORS)
     distance = check_reference_distance(reference_distance)
     if face_selector == "index":
         if reference_rgb is not None or reference_model is not None:
