@@ -45,11 +45,9 @@ def select_by_reference(candidates: Sequence[Face], embeddings: Sequence[np.ndar
     reference in reference order (candidate order inside a group). requested holds each picked face's
     reference label; a reference nothing matches appears once with None, so it is reported as missing."""
     refs = np.stack([r.embedding for r in references]).astype(np.float32)
-    if len(candidates):
-        distances = 1.0 - np.stack(embeddings).astype(np.float32) @ refs.T
-    else:
-        distances = np.zeros((0, len(refs)), np.float32)
-    nearest = distances.argmin(axis=1) if len(candidates) else np.zeros(0, int)
+    faces = np.stack(embeddings).astype(np.float32) if len(candidates) else np.zeros((0, refs.shape[1]), np.float32)
+    distances = 1.0 - faces @ refs.T  # [candidates, references]
+    nearest = distances.argmin(axis=1)
     requested, picked, unmatched = [], [], []
     for k, reference in enumerate(references):
         matches = [c for c in range(len(candidates)) if nearest[c] == k and distances[c, k] <= max_distance]
@@ -59,10 +57,13 @@ def select_by_reference(candidates: Sequence[Face], embeddings: Sequence[np.ndar
         else:
             requested.append(reference.label)
             picked.append(None)
-            closest = f"closest {distances[:, k].min():.2f}" if len(candidates) else "no face found"
-            unmatched.append(f"{reference.label} ({closest})")
-    reason = (f"no face within reference_distance {max_distance:g} of reference face {', '.join(unmatched)}"
-              if unmatched else None)
+            if len(candidates):
+                unmatched.append(f"{reference.label} (closest {distances[:, k].min():.2f})")
+    reason = None
+    if not len(candidates):
+        reason = "target has no face after filtering"
+    elif unmatched:
+        reason = f"no face within reference_distance {max_distance:g} of reference face {', '.join(unmatched)}"
     return Selection(candidates=tuple(candidates), requested=tuple(requested), picked=tuple(picked),
                      missing_reason=reason)
 

@@ -189,3 +189,13 @@ def test_swap_outputs_per_frame_similarity_to_the_source():
     assert kept["face_similarity"][0] > 0.95 and painted["face_similarity"][0] < 0.5
     assert math.isnan(kept["face_similarity"][1]) and SwapFaces.OUTPUT_IS_LIST == (False, True)
     assert torch.equal(kept["image"][1], frames[1])
+
+
+def test_reference_mode_on_a_frame_without_faces_says_so(models):
+    couple = read_image_file(FACES / "couple_female_left_male_right.jpg")
+    request = AnalysisRequest(DETECTOR, "left-right", "no", "1", "input_faces_index")
+    reference = ReferenceSelector(references_from_image(couple, request, models))
+    blank = np.full_like(couple, 90)
+    result = run_faceswap(couple, [couple, blank], FaceswapParams(**API), models, reference=reference)
+    assert result.warnings == ["frame 1: target has no face after filtering, left untouched"]
+    assert np.array_equal(result.frames[1], blank) and not np.array_equal(result.frames[0], couple)
