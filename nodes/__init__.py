@@ -1,6 +1,8 @@
 """ComfyUI nodes (classic API): thin adapters from widgets and tensors to pipeline/."""
 
 from .detect_faces import DetectFaces
+from .face_model_nodes import BuildFaceModel, LoadFaceModel, SaveFaceModel
+from .face_similarity import FaceSimilarity
 from .faceswap_v3 import FaceswapV3
 from .load_face import LoadFace
 from .remote_swap import SegmindRemoteSwap
@@ -14,6 +16,10 @@ NODE_CLASS_MAPPINGS = {
     "FaceswapV3RestoreFace": RestoreFace,
     "FaceswapV3": FaceswapV3,
     "FaceswapV3SegmindRemoteSwap": SegmindRemoteSwap,
+    "FaceswapV3BuildFaceModel": BuildFaceModel,
+    "FaceswapV3SaveFaceModel": SaveFaceModel,
+    "FaceswapV3LoadFaceModel": LoadFaceModel,
+    "FaceswapV3FaceSimilarity": FaceSimilarity,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FaceswapV3LoadFace": "Load Face (Faceswap V3)",
@@ -22,4 +28,8 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FaceswapV3RestoreFace": "Restore Face (Faceswap V3)",
     "FaceswapV3": "Faceswap V3 (all-in-one, local)",
     "FaceswapV3SegmindRemoteSwap": "Segmind Faceswap V3 (hosted API)",
+    "FaceswapV3BuildFaceModel": "Build Face Model (Faceswap V3)",
+    "FaceswapV3SaveFaceModel": "Save Face Model (Faceswap V3)",
+    "FaceswapV3LoadFaceModel": "Load Face Model (Faceswap V3)",
+    "FaceswapV3FaceSimilarity": "Face Similarity (Faceswap V3)",
 }

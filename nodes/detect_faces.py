@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from ..pipeline.analysis import AnalysisRequest, analyze_batch
+from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch
+from ..pipeline.engine import SwapModels
 from ..pipeline.preview import draw_faces
+from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
 from . import comfy_env
+from .face_model_nodes import FACE_MODEL
 from .tensors import frames_to_image, image_to_frames
-from .widgets import FRAMES, ORDER, facedetection_widget, gender_widget, index_widget
+from .widgets import FACE_SELECTOR, FRAMES, ORDER, REFERENCE_DISTANCE, facedetection_widget, gender_widget, index_widget
 
 FACES = "FSV3_FACES"
 
@@ -35,21 +38,41 @@ class DetectFaces:
                 "detect_gender": gender_widget(),
                 "faces_index": index_widget(),
             },
+            "optional": {
+                "face_selector": FACE_SELECTOR,
+                "reference_distance": REFERENCE_DISTANCE,
+                "reference_image": ("IMAGE", {"tooltip": "face_selector reference: the person to pick, its face "
+                                                         "chosen by faces_index (first frame)."}),
+                "reference_face_model": (FACE_MODEL, {"tooltip": "face_selector reference: instead of "
+                                                                 "reference_image, a face model."}),
+            },
         }
 
-    def detect(self, image, facedetection, detection_face_order, detect_gender, faces_index):
+    def detect(self, image, facedetection, detection_face_order, detect_gender, faces_index, face_selector="index",
+               reference_distance=DEFAULT_REFERENCE_DISTANCE, reference_image=None, reference_face_model=None):
         frames = image_to_frames(image)
         request = AnalysisRequest(facedetection=facedetection, detection_face_order=detection_face_order,
                                   detect_gender=detect_gender, faces_index=faces_index)
-        face_set = analyze_batch(frames, request, comfy_env.model_store(), comfy_env.torch_device(),
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
+        reference = reference_selector(face_selector, reference_distance,
+                                       image_to_frames(reference_image)[0] if reference_image is not None else None,
+                                       reference_face_model, request, models)
+        face_set = analyze_batch(frames, request, models.store, models.device,
                                  after_frame=comfy_env.frame_progress(len(frames)))
+        if reference is not None:
+            face_set = FaceSet(request, face_set.frames,
+                               [reference.apply(rgb, a, models) for rgb, a in zip(frames, face_set.analyses)])
         previews = []
-        for rgb, analysis in zip(frames, face_set.analyses):
-            picked = {i for i, f in zip(analysis.selection.requested, analysis.selection.picked) if f is not None}
-            previews.append(draw_faces(rgb, list(analysis.selection.candidates), picked))
-            if analysis.selection.missing:
-                comfy_env.log.warning("faces_index asks for %s but only %d face(s) found",
-                                      list(analysis.selection.missing), analysis.selection.available)
+        for i, (rgb, analysis) in enumerate(zip(frames, face_set.analyses)):
+            selection = analysis.selection
+            previews.append(draw_faces(rgb, list(selection.candidates), selection.picked_positions))
+            if selection.missing:
+                comfy_env.log.warning("frame %d: %s", i, selection.missing_reason or (
+                    f"faces_index asks for {list(selection.missing)} but only {selection.available} face(s) found"))
         info = face_set.summary()
+        if reference is not None:
+            matched = [sum(f is not None for f in a.selection.picked) for a in face_set.analyses]
+            info += f"; reference mode: faces matched per frame: {', '.join(map(str, matched[:16]))}" \
+                    f"{' ...' if len(matched) > 16 else ''}"
         comfy_env.log.info("DetectFaces: %s", info)
         return (face_set, frames_to_image(previews), info)

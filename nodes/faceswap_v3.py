@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from ..pipeline.analysis import AnalysisRequest
 from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
 from ..pipeline.faceswap import run_faceswap
 from ..pipeline.images import decode_image, encode_image
 from ..pipeline.params import FaceswapParams
+from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
+from ..pipeline.similarity import describe_similarities
 from . import comfy_env
+from .face_model_nodes import FACE_MODEL
 from .tensors import frames_to_image, image_to_frames
-from .widgets import (BASE64, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, ORDER, RESTORE_WEIGHT,
-                      face_restore_widget, facedetection_widget, gender_widget, index_widget)
+from .widgets import (BASE64, FACE_SELECTOR, FACE_SIMILARITY_TOOLTIP, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, ORDER,
+                      REFERENCE_DISTANCE, RESTORE_WEIGHT, face_restore_widget, facedetection_widget, gender_widget,
+                      index_widget, list_outputs)
 
 
 def api_widgets(store) -> dict:
@@ -36,9 +41,11 @@ class FaceswapV3:
     CATEGORY = "Faceswap V3"
     DESCRIPTION = ("Segmind's Faceswap V3 in one node, run locally: the same parameters and defaults as the "
                    "hosted API. target_img may be a batch of video frames.")
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The target with the chosen faces swapped and restored.",)
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("image", "face_similarity")
+    OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
+    OUTPUT_TOOLTIPS = ("The target with the chosen faces swapped and restored.",
+                       FACE_SIMILARITY_TOOLTIP)
     FUNCTION = "swap"
 
     @classmethod
@@ -46,19 +53,41 @@ class FaceswapV3:
         store = comfy_env.model_store()
         return {
             "required": {
-                "source_img": ("IMAGE", {"tooltip": "The face to use (its first frame)."}),
                 "target_img": ("IMAGE", {"tooltip": "The image or frames whose faces get replaced."}),
                 **api_widgets(store),
             },
+            "optional": {
+                "source_img": ("IMAGE", {"tooltip": "The face to use (its first frame)."}),
+                "source_face_model": (FACE_MODEL, {"tooltip": "Instead of source_img: a face model (Build or "
+                                                              "Load Face Model)."}),
+                "reference_image": ("IMAGE", {"tooltip": "face_selector reference: the person to swap, its face "
+                                                         "picked by input_faces_index (first frame)."}),
+                "reference_face_model": (FACE_MODEL, {"tooltip": "face_selector reference: instead of "
+                                                                 "reference_image, a face model."}),
+                "face_selector": FACE_SELECTOR,
+                "reference_distance": REFERENCE_DISTANCE,
+            },
         }
 
-    def swap(self, source_img, target_img, **api):
+    def swap(self, source_img=None, target_img=None, source_face_model=None, reference_image=None,
+             reference_face_model=None, face_selector="index", reference_distance=DEFAULT_REFERENCE_DISTANCE, **api):
         params = FaceswapParams.from_mapping(api)
-        sources = image_to_frames(source_img)
+        if target_img is None:
+            raise BadInput("connect target_img: the image or frames whose faces get replaced")
+        if (source_img is None) == (source_face_model is None):
+            raise BadInput("connect source_img or source_face_model (one of them) as the face to use")
+        sources = image_to_frames(source_img) if source_img is not None else [None]
         if not sources:
             raise BadInput("source_img is an empty batch")
         targets = image_to_frames(target_img)
         models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
-        result = run_faceswap(sources[0], targets, params, models, comfy_env.frame_progress(len(targets)))
+        reference_request = AnalysisRequest(params.facedetection, params.detection_face_order,
+                                            params.detect_gender_input, params.input_faces_index, "input_faces_index")
+        reference = reference_selector(face_selector, reference_distance,
+                                       image_to_frames(reference_image)[0] if reference_image is not None else None,
+                                       reference_face_model, reference_request, models)
+        result = run_faceswap(sources[0], targets, params, models, comfy_env.frame_progress(len(targets)),
+                              source_model=source_face_model, reference=reference)
+        comfy_env.log.info("Faceswap V3: %s", describe_similarities(result.face_similarities))
         frames = [decode_image(encode_image(f, params.image_format, params.image_quality)) for f in result.frames]
-        return (frames_to_image(frames),)
+        return (frames_to_image(frames), result.similarity_per_frame)

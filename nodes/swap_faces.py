@@ -5,20 +5,26 @@ from __future__ import annotations
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch
 from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
+from ..pipeline.face_model import face_model_embeddings
 from ..pipeline.faceswap import source_embeddings, swap_frames
+from ..pipeline.selection import parse_indexes
+from ..pipeline.similarity import describe_similarities
 from . import comfy_env
 from .detect_faces import FACES
+from .face_model_nodes import FACE_MODEL
 from .tensors import frames_to_image, image_to_frames
-from .widgets import index_widget, swap_model_widget
+from .widgets import FACE_SIMILARITY_TOOLTIP, index_widget, list_outputs, swap_model_widget
 
 
 class SwapFaces:
     CATEGORY = "Faceswap V3"
     DESCRIPTION = ("Replace the faces DetectFaces picked in the target with the source faces: the k-th target "
                    "face gets the k-th source face, or the single source face for all.")
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The target frames with the faces swapped; frames without the faces pass through.",)
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("image", "face_similarity")
+    OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
+    OUTPUT_TOOLTIPS = ("The target frames with the faces swapped; frames without the faces pass through.",
+                       FACE_SIMILARITY_TOOLTIP)
     FUNCTION = "swap"
 
     @classmethod
@@ -35,25 +41,35 @@ class SwapFaces:
                 "source_image": ("IMAGE", {"tooltip": "Instead of source_faces: a source image, analysed with "
                                                       "the target's detector and face order."}),
                 "source_faces_index": index_widget("source (with source_image)"),
+                "source_face_model": (FACE_MODEL, {"tooltip": "Instead of source_faces/source_image: a face "
+                                                              "model (Build or Load Face Model)."}),
             },
         }
 
     def swap(self, target_image, target_faces: FaceSet, swap_model, source_faces: FaceSet | None = None,
-             source_image=None, source_faces_index="0"):
-        if source_faces is None and source_image is None:
-            raise BadInput("SwapFaces needs source_faces or source_image")
+             source_image=None, source_faces_index="0", source_face_model=None):
+        if source_faces is None and source_image is None and source_face_model is None:
+            raise BadInput("SwapFaces needs source_faces or source_image (or source_face_model)")
         if len(target_faces.frames) != len(image_to_frames(target_image)):
             raise BadInput(f"target_faces has {len(target_faces.frames)} frames but target_image has "
                            f"{len(image_to_frames(target_image))}; run DetectFaces on the same image")
         store = comfy_env.model_store()
         models = SwapModels(store=store, device=comfy_env.torch_device(), swapper_file=swap_model)
-        if source_faces is None:
-            request = AnalysisRequest(target_faces.request.facedetection, target_faces.request.detection_face_order,
-                                      "no", source_faces_index, "source_faces_index")
-            source_faces = analyze_batch(image_to_frames(source_image)[:1], request, store, models.device)
-        embeddings = source_embeddings(source_faces, models)
+        if source_face_model is not None:
+            source_indexes = parse_indexes(source_faces_index, "source_faces_index")
+            embeddings = face_model_embeddings(source_face_model, source_indexes)
+        else:
+            if source_faces is None:
+                request = AnalysisRequest(target_faces.request.facedetection,
+                                          target_faces.request.detection_face_order, "no", source_faces_index,
+                                          "source_faces_index")
+                source_faces = analyze_batch(image_to_frames(source_image)[:1], request, store, models.device)
+            embeddings = source_embeddings(source_faces, models)
+            source_indexes = list(source_faces.analyses[0].selection.requested)
         frames = image_to_frames(target_image)
-        result = swap_frames(frames, target_faces.analyses, list(target_faces.analyses[0].selection.requested),
-                             embeddings, list(source_faces.analyses[0].selection.requested), models,
+        # the target's requested values in first-seen order: its indexes, or its reference labels
+        target_indexes = list(dict.fromkeys(target_faces.analyses[0].selection.requested))
+        result = swap_frames(frames, target_faces.analyses, target_indexes, embeddings, source_indexes, models,
                              after_frame=comfy_env.frame_progress(len(frames)))
-        return (frames_to_image(result.frames),)
+        comfy_env.log.info("SwapFaces: %s", describe_similarities(result.face_similarities))
+        return (frames_to_image(result.frames), result.similarity_per_frame)

@@ -88,3 +88,26 @@ BASE64 = ("BOOLEAN", {"default": DEFAULTS["base64"],
                                  "the remote node share widgets; it does not change the IMAGE."})
 FIDELITY = ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
                       "tooltip": "CodeFormer only: 0 = strongest restoration, 1 = closest to the input face."})
+
+
+# Issue 11: reference mode and face models (optional widgets, so API prompts saved before them still run).
+FACE_SELECTOR = (["index", "reference"], {
+    "default": "index",
+    "tooltip": "index: pick target faces by the faces index (the API's behaviour). reference: swap every target "
+               "face whose identity is within reference_distance of the reference (reference_image's face picked "
+               "by the faces index, or reference_face_model), in every frame, whatever its position."})
+REFERENCE_DISTANCE = ("FLOAT", {
+    "default": 0.6, "min": 0.0, "max": 2.0, "step": 0.01,
+    "tooltip": "Reference mode: the largest ArcFace cosine distance (1 - similarity) at which a face counts as "
+               "the reference's identity. 0.6 (similarity 0.4) as in FaceFusion; lower is stricter."})
+COMPUTE_METHOD = (["mean", "median"], {
+    "default": "mean",
+    "tooltip": "How the faces' normed ArcFace embeddings become one identity: their mean, or the element-wise "
+               "median (less swayed by one odd photo)."})
+FACE_SIMILARITY_TOOLTIP = ("Per frame: ArcFace cosine between the source identity and the swapped face as output "
+                           "(the lowest when several were swapped; NaN where none was).")
+
+
+def list_outputs(return_names: tuple[str, ...]) -> tuple[bool, ...]:
+    """OUTPUT_IS_LIST for a swapping node: face_similarity is one FLOAT per frame, the rest are whole batches."""
+    return tuple(name == "face_similarity" for name in return_names)

@@ -12,9 +12,12 @@ from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image
 from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
+from .face_model import FaceModel, face_model_embeddings
 from .params import FaceswapParams
+from .reference import ReferenceSelector
 from .restore import restore_faces
 from .selection import pair_indexes, parse_indexes, require_all
+from .similarity import cosine_similarity, frame_similarity
 from .swap import swap_frame
 
 log = logging.getLogger("faceswap_v3")
@@ -24,6 +27,12 @@ log = logging.getLogger("faceswap_v3")
 class FaceswapResult:
     frames: list[np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    # per frame, the ArcFace cosine between each swapped face (as output) and its source identity
+    face_similarities: list[list[float]] = field(default_factory=list)
+
+    @property
+    def similarity_per_frame(self) -> list[float]:
+        return [frame_similarity(values) for values in self.face_similarities]
 
 
 def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source image") -> dict[int, np.ndarray]:
@@ -40,26 +49,36 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
 def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
                 embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
                 restore: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
-                after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
+                after_frame: Callable[[int], None] | None = None,
+                measure_similarity: bool = True) -> FaceswapResult:
     """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
-    as it comes); frames without the asked-for faces pass through with a warning."""
-    pairs_of_indexes = pair_indexes(source_indexes, target_indexes)
+    as it comes); frames without the asked-for faces pass through with a warning.
+
+    target_indexes: what the selections' requested values are (target face indexes, or reference labels
+    in reference mode); each picked face gets the source its requested value pairs with."""
+    source_of = {t: s for s, t in pair_indexes(source_indexes, target_indexes)}
     swapper = models.swapper()
+    recognizer = models.recognizer() if measure_similarity else None
     result = FaceswapResult(frames=[])
     for i, (rgb, analysis) in enumerate(zip(frames, analyses)):
         selection = analysis.selection
-        pairs = [(face, embeddings[s]) for (s, _), face in zip(pairs_of_indexes, selection.picked) if face is not None]
+        pairs = [(face, embeddings[source_of[t]]) for t, face in zip(selection.requested, selection.picked)
+                 if face is not None]
         if selection.missing:
             prefix = f"frame {i}: " if len(frames) > 1 else ""
             found = "no face" if selection.available == 0 else f"only {selection.available} face(s)"
-            message = (f"{prefix}target has {found} after filtering; input_faces_index asks for "
-                       f"{', '.join(map(str, selection.missing))}, left untouched")
+            reason = selection.missing_reason or (f"target has {found} after filtering; input_faces_index asks "
+                                                  f"for {', '.join(map(str, selection.missing))}")
+            message = f"{prefix}{reason}, left untouched"
             result.warnings.append(message)
             log.warning(message)
         out = swap_frame(rgb, pairs, swapper) if pairs else rgb
         if restore is not None and pairs:
             out = restore(out, [face for face, _ in pairs])
         result.frames.append(out)
+        if recognizer is not None:
+            result.face_similarities.append([cosine_similarity(recognizer.embed(out, face), embedding)
+                                             for face, embedding in pairs])
         if after_frame:
             after_frame(i)
     return result
@@ -78,9 +97,14 @@ def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0
     return restore
 
 
-def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params: FaceswapParams,
-                 models: SwapModels, after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
-    """The API's job on one source image and one or more target frames."""
+def run_faceswap(source_rgb: np.ndarray | None, target_frames: list[np.ndarray], params: FaceswapParams,
+                 models: SwapModels, after_frame: Callable[[int], None] | None = None, *,
+                 source_model: FaceModel | None = None, reference: ReferenceSelector | None = None,
+                 measure_similarity: bool = True) -> FaceswapResult:
+    """The API's job on one source image and one or more target frames.
+
+    source_model: a face model as the identity instead of source_rgb. reference: pick target faces by
+    identity (reference mode) instead of by input_faces_index."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
     sizes = {frame.shape for frame in target_frames}
@@ -93,10 +117,17 @@ def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params
                                      params.input_faces_index, "input_faces_index")
     source_indexes = parse_indexes(params.source_faces_index, "source_faces_index")
     pair_indexes(source_indexes, parse_indexes(params.input_faces_index, "input_faces_index"))
-    source = FaceSet(source_request, [source_rgb],
-                     [analyze_image(source_rgb, source_request, models.store, models.device)])
-    embeddings = source_embeddings(source, models)
+    if source_model is not None:
+        embeddings = face_model_embeddings(source_model, source_indexes)
+    else:
+        source = FaceSet(source_request, [source_rgb],
+                         [analyze_image(source_rgb, source_request, models.store, models.device)])
+        embeddings = source_embeddings(source, models)
     restore = make_restore(models, params)
     analyses = (analyze_image(frame, target_request, models.store, models.device) for frame in target_frames)
-    return swap_frames(target_frames, analyses, parse_indexes(params.input_faces_index, "input_faces_index"),
-                       embeddings, source_indexes, models, restore, after_frame)
+    target_indexes = parse_indexes(params.input_faces_index, "input_faces_index")
+    if reference is not None:
+        analyses = (reference.apply(frame, a, models) for frame, a in zip(target_frames, analyses))
+        target_indexes = reference.labels
+    return swap_frames(target_frames, analyses, target_indexes, embeddings, source_indexes, models, restore,
+                       after_frame, measure_similarity)

@@ -64,6 +64,7 @@ class Selection:
     candidates: tuple[Face, ...]
     requested: tuple[int, ...]
     picked: tuple[Face | None, ...]
+    missing_reason: str | None = None  # why faces are missing, when not "index past the end" (reference mode)
 
     @property
     def available(self) -> int:
@@ -72,6 +73,11 @@ class Selection:
     @property
     def missing(self) -> tuple[int, ...]:
         return tuple(i for i, f in zip(self.requested, self.picked) if f is None)
+
+    @property
+    def picked_positions(self) -> set[int]:
+        """Positions in candidates of the picked faces (what a preview marks)."""
+        return {k for k, face in enumerate(self.candidates) if any(face is p for p in self.picked)}
 
 
 def select_faces(faces: list[Face], order: str, gender: str, indexes: list[int]) -> Selection:

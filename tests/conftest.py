@@ -142,3 +142,26 @@ def start_api_server():
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def identity_root(swap_root, tmp_path_factory) -> Path:
+    """swap_root's detectors, swappers and genderage, with a content-dependent stand-in of w600k_r50.onnx
+    (standins.arcface_content: the same face crop gives the same embedding, different faces unrelated ones),
+    for tests that select or compare faces by identity. Here the default swapper inswapper_128.onnx paints
+    faces solid green (so the all-in-one node's swaps show) and identity.onnx returns the face unchanged.
+    models/reactor/faces starts empty."""
+    import standins
+
+    root = tmp_path_factory.mktemp("identity-models")
+    (root / "facedetection").symlink_to(swap_root / "facedetection", target_is_directory=True)
+    insightface = root / "insightface"
+    (insightface / "models" / "buffalo_l").mkdir(parents=True)
+    for name, source in (("inswapper_128.onnx", "solid_green.onnx"), ("identity.onnx", "inswapper_128.onnx"),
+                         ("solid_green.onnx", "solid_green.onnx"), ("latent_shift.onnx", "latent_shift.onnx")):
+        (insightface / name).symlink_to(swap_root / "insightface" / source)
+    genderage = "models/buffalo_l/genderage.onnx"
+    (insightface / genderage).symlink_to(swap_root / "insightface" / genderage)
+    standins.arcface_content(insightface / "models" / "buffalo_l" / "w600k_r50.onnx")
+    (root / "reactor" / "faces").mkdir(parents=True)
+    return root

@@ -98,3 +98,26 @@ def restorer_checkpoint(path: Path, architecture: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"params_ema": net.state_dict()}, path)
     return path
+
+
+def arcface_content(path: Path, sigma: float = 3.0, seed: int = 3) -> Path:
+    """ArcFace w600k_r50's interface ('input.1' [1,3,112,112] -> '683' [1,512]) whose embedding depends on
+    the face crop's content smoothly: random Fourier features cos(W x + b) of the 8x8-pooled, mean-centred
+    crop. Two embeddings' cosine approximates exp(-|x - x'|^2 / (2 sigma^2)): the same crop (or one a pixel
+    off) scores near 1, a different face near 0. A stand-in for identity plumbing, never for recognition."""
+    rng = np.random.default_rng(seed)
+    data = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])
+    out = helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])
+    frequencies = numpy_helper.from_array((rng.standard_normal((588, 512)) / sigma).astype(np.float32), "w")
+    phases = numpy_helper.from_array(rng.uniform(0, 2 * np.pi, 512).astype(np.float32), "b")
+    nodes = [
+        helper.make_node("AveragePool", ["input.1"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("ReduceMean", ["flat"], ["level"], axes=[1], keepdims=1),
+        helper.make_node("Sub", ["flat", "level"], ["centred"]),
+        helper.make_node("MatMul", ["centred", "w"], ["projected"]),
+        helper.make_node("Add", ["projected", "b"], ["phase"]),
+        helper.make_node("Cos", ["phase"], ["683"]),
+    ]
+    return _save(helper.make_graph(nodes, "arcface_content_standin", [data], [out],
+                                   initializer=[frequencies, phases]), path)

@@ -196,3 +196,47 @@ def test_a_node_error_reaches_comfyuis_error_panel_as_our_message(comfy):
     errors = [m[1] for m in history[answer["prompt_id"]]["status"]["messages"] if m[0] == "execution_error"]
     assert errors and errors[0]["exception_message"].strip() == \
         "source has 2 faces after filtering; source_faces_index asks for 5"
+
+
+def test_face_model_is_built_saved_in_reactors_folder_loaded_and_swapped(comfy):
+    build = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "faceswap_v3_source.jpg"}},
+        "2": {"class_type": "FaceswapV3BuildFaceModel",
+              "inputs": {"facedetection": "retinaface_mobile0.25", "detection_face_order": "large-small",
+                         "detect_gender": "no", "faces_index": "0", "compute_method": "mean", "images": ["1", 0]}},
+        "3": {"class_type": "FaceswapV3SaveFaceModel",
+              "inputs": {"face_model": ["2", 0], "face_model_name": "comfy test", "overwrite": True}},
+    }
+    run_prompt(comfy, build)
+    assert (comfy["base"] / "models" / "reactor" / "faces" / "comfy test.safetensors").is_file()
+    info = httpx.get(f"{comfy['url']}/object_info/FaceswapV3LoadFaceModel", timeout=30).json()
+    assert "comfy test.safetensors" in info["FaceswapV3LoadFaceModel"]["input"]["required"]["face_model"][0]
+
+    # The all-in-one node (an API prompt saved before issue 11, source_img swapped for a face model), and
+    # Swap Faces with an embedding-dependent swapper from the face model and from its photo.
+    prompt = json.loads((REPO / "workflows" / "api" / "01_faceswap_v3_all_in_one.json").read_text())
+    swap_id = next(k for k, n in prompt.items() if n["class_type"] == "FaceswapV3")
+    target_id = prompt[swap_id]["inputs"]["target_img"][0]
+    swap = prompt[swap_id]["inputs"]
+    del swap["source_img"]
+    swap.update(source_face_model=["90", 0], facedetection="retinaface_mobile0.25", face_restore_weight=0.0)
+    detect = {"facedetection": "retinaface_mobile0.25", "detection_face_order": "large-small", "detect_gender": "no",
+              "faces_index": "0", "image": [target_id, 0]}
+    swap_faces = {"target_image": [target_id, 0], "target_faces": ["91", 0], "swap_model": "latent_shift.onnx"}
+    prompt.update({
+        "90": {"class_type": "FaceswapV3LoadFaceModel", "inputs": {"face_model": "comfy test.safetensors"}},
+        "91": {"class_type": "FaceswapV3DetectFaces", "inputs": detect},
+        "92": {"class_type": "LoadImage", "inputs": {"image": "faceswap_v3_source.jpg"}},
+        "93": {"class_type": "FaceswapV3SwapFaces", "inputs": {**swap_faces, "source_face_model": ["90", 0]}},
+        "94": {"class_type": "FaceswapV3SwapFaces", "inputs": {**swap_faces, "source_image": ["92", 0]}},
+        "95": {"class_type": "SaveImage", "inputs": {"images": ["93", 0], "filename_prefix": "by_model"}},
+        "96": {"class_type": "SaveImage", "inputs": {"images": ["94", 0], "filename_prefix": "by_photo"}},
+    })
+    outputs = run_prompt(comfy, prompt)
+    by_model, by_photo = (saved_images(comfy, {k: outputs[k]})[0] for k in ("95", "96"))
+    target = read_image_file(FACES / TARGET)
+    assert np.abs(by_model.astype(int) - by_photo.astype(int)).max() <= 2
+    assert local_change(target, by_model)[1] > 15
+    all_in_one = [image for k, o in outputs.items() if k not in ("95", "96") for image in saved_images(comfy, {k: o})]
+    far, peak = local_change(target, all_in_one[0])
+    assert far < 3 and peak > 15, (far, peak)

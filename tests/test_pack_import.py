@@ -65,12 +65,14 @@ def test_loads_like_a_comfyui_custom_node_folder_without_heavy_imports(tmp_path)
     result = run_python(COMFY_LIKE, str(tmp_path), str(REPO), env=env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["nodes"] == ["FaceswapV3", "FaceswapV3DetectFaces", "FaceswapV3LoadFace",
-                               "FaceswapV3RestoreFace", "FaceswapV3SegmindRemoteSwap", "FaceswapV3SwapFaces"]
+    assert report["nodes"] == ["FaceswapV3", "FaceswapV3BuildFaceModel", "FaceswapV3DetectFaces",
+                               "FaceswapV3FaceSimilarity", "FaceswapV3LoadFace", "FaceswapV3LoadFaceModel",
+                               "FaceswapV3RestoreFace", "FaceswapV3SaveFaceModel", "FaceswapV3SegmindRemoteSwap",
+                               "FaceswapV3SwapFaces"]
     assert all("Faceswap V3" in name for name in report["display"].values())
     assert report["heavy"] == []
     assert report["comfy_nodes_untouched"] is True
-    for folder in ("facedetection", "facerestore_models", "insightface"):
+    for folder in ("facedetection", "facerestore_models", "insightface", "reactor", "reactor/faces"):
         assert report["folders"][folder] == [str(tmp_path / "models" / folder)]
 
     detect = report["definitions"]["FaceswapV3DetectFaces"]["required"]

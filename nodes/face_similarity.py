@@ -1,0 +1,68 @@
+"""FaceSimilarity: how alike the identities of a face in one image and a face in each frame of another are."""
+
+from __future__ import annotations
+
+from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
+from ..pipeline.engine import SwapModels
+from ..pipeline.errors import BadInput
+from ..pipeline.faceswap import source_embeddings
+from ..pipeline.selection import parse_indexes
+from ..pipeline.similarity import cosine_similarity
+from . import comfy_env
+from .face_model_nodes import FACE_MODEL
+from .tensors import image_to_frames
+from .widgets import ORDER, facedetection_widget
+
+
+class FaceSimilarity:
+    CATEGORY = "Faceswap V3"
+    DESCRIPTION = ("ArcFace cosine similarity between the picked face of image_a (or a face model) and the picked "
+                   "face of each frame of image_b: 1 = same direction, around 0 = unrelated people.")
+    RETURN_TYPES = ("FLOAT", "STRING")
+    RETURN_NAMES = ("face_similarity", "info")
+    OUTPUT_IS_LIST = (True, False)
+    OUTPUT_TOOLTIPS = ("One value per frame of image_b (NaN where that frame has no such face).",
+                       "The values as text.")
+    FUNCTION = "compare"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        store = comfy_env.model_store()
+        return {
+            "required": {
+                "image_b": ("IMAGE", {"tooltip": "The image (or frames) to compare with the reference face."}),
+                "facedetection": facedetection_widget(store),
+                "detection_face_order": ORDER,
+                "face_index_a": ("STRING", {"default": "0", "tooltip": "Which face of image_a (one index)."}),
+                "face_index_b": ("STRING", {"default": "0", "tooltip": "Which face of image_b (one index)."}),
+            },
+            "optional": {
+                "image_a": ("IMAGE", {"tooltip": "The reference face's image (its first frame)."}),
+                "face_model_a": (FACE_MODEL, {"tooltip": "Instead of image_a: a face model."}),
+            },
+        }
+
+    def compare(self, image_b, facedetection, detection_face_order, face_index_a, face_index_b,
+                image_a=None, face_model_a=None):
+        if (image_a is None) == (face_model_a is None):
+            raise BadInput("Face Similarity needs image_a or face_model_a (one of them)")
+        for name, text in (("face_index_a", face_index_a), ("face_index_b", face_index_b)):
+            if len(parse_indexes(text, name)) != 1:
+                raise BadInput(f"{name} takes one face index, such as \"0\"; got {text!r}")
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
+        if face_model_a is not None:
+            reference = face_model_a.embedding
+        else:
+            rgb = image_to_frames(image_a)[0]
+            request_a = AnalysisRequest(facedetection, detection_face_order, "no", face_index_a, "face_index_a")
+            face_set = FaceSet(request_a, [rgb], [analyze_image(rgb, request_a, models.store, models.device)])
+            reference = next(iter(source_embeddings(face_set, models, "image_a").values()))
+        request_b = AnalysisRequest(facedetection, detection_face_order, "no", face_index_b, "face_index_b")
+        recognizer = models.recognizer()
+        values = []
+        for rgb in image_to_frames(image_b):
+            face = analyze_image(rgb, request_b, models.store, models.device).selection.picked[0]
+            values.append(float("nan") if face is None else cosine_similarity(recognizer.embed(rgb, face), reference))
+        info = "face similarity: " + ", ".join("no face" if v != v else f"{v:.3f}" for v in values)
+        comfy_env.log.info("Face Similarity: %s", info)
+        return (values, info)
