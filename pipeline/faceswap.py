@@ -12,10 +12,13 @@ from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image
 from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
+from .face_masks import MaskOptions
 from .params import FaceswapParams
 from .restore import restore_faces
+from .mask_input import frame_masks
+from .pixel_boost import check_boost, parse_pixel_boost
 from .selection import pair_indexes, parse_indexes, require_all
-from .swap import swap_frame
+from .swap import SwapOptions, swap_frame
 
 log = logging.getLogger("faceswap_v3")
 
@@ -24,6 +27,7 @@ log = logging.getLogger("faceswap_v3")
 class FaceswapResult:
     frames: list[np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)  # per frame: float32 (H, W), the union of paste weights
 
 
 def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source image") -> dict[int, np.ndarray]:
@@ -40,11 +44,18 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
 def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
                 embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
                 restore: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
-                after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
+                after_frame: Callable[[int], None] | None = None, options: SwapOptions | None = None,
+                mask: np.ndarray | None = None) -> FaceswapResult:
     """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
-    as it comes); frames without the asked-for faces pass through with a warning."""
+    as it comes); frames without the asked-for faces pass through with a warning.
+
+    options: pixel boost and face masks; mask: the user's (H, W) or (B, H, W) 0..1 mask, 0 = never change."""
     pairs_of_indexes = pair_indexes(source_indexes, target_indexes)
+    options = options or SwapOptions()
+    keeps = frame_masks(mask, len(frames), frames[0].shape) if mask is not None and frames else None
     swapper = models.swapper()
+    boost = check_boost(parse_pixel_boost(options.pixel_boost), swapper.crop_size, swapper.name) * swapper.crop_size
+    masker = models.masker(options.masks)
     result = FaceswapResult(frames=[])
     for i, (rgb, analysis) in enumerate(zip(frames, analyses)):
         selection = analysis.selection
@@ -56,10 +67,13 @@ def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_i
                        f"{', '.join(map(str, selection.missing))}, left untouched")
             result.warnings.append(message)
             log.warning(message)
-        out = swap_frame(rgb, pairs, swapper) if pairs else rgb
+        keep = keeps[i] if keeps else None
+        coverage = np.zeros(rgb.shape[:2], np.float32)
+        out = swap_frame(rgb, pairs, swapper, boost, masker, keep, coverage) if pairs else rgb
         if restore is not None and pairs:
-            out = restore(out, [face for face, _ in pairs])
+            out = restore(out, [face for face, _ in pairs], keep=keep, coverage=coverage)
         result.frames.append(out)
+        result.masks.append(coverage)
         if after_frame:
             after_frame(i)
     return result
@@ -71,16 +85,19 @@ def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0
         return None
     restorer = models.restorer(params.face_restore)
 
-    def restore(rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+    def restore(rgb: np.ndarray, faces: list[Face], keep: np.ndarray | None = None,
+                coverage: np.ndarray | None = None) -> np.ndarray:
         return restore_faces(rgb, faces, lambda crop: restorer.restore(crop, fidelity),
-                             params.face_restore_weight, params.interpolation)
+                             params.face_restore_weight, params.interpolation, keep, coverage)
 
     return restore
 
 
 def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params: FaceswapParams,
-                 models: SwapModels, after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
-    """The API's job on one source image and one or more target frames."""
+                 models: SwapModels, after_frame: Callable[[int], None] | None = None,
+                 masks: MaskOptions | None = None, mask: np.ndarray | None = None) -> FaceswapResult:
+    """The API's job on one source image and one or more target frames (masks: face mask types beyond
+    the default box; mask: the user's mask, see swap_frames)."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
     sizes = {frame.shape for frame in target_frames}
@@ -98,5 +115,6 @@ def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params
     embeddings = source_embeddings(source, models)
     restore = make_restore(models, params)
     analyses = (analyze_image(frame, target_request, models.store, models.device) for frame in target_frames)
+    options = SwapOptions(params.pixel_boost, masks or MaskOptions())
     return swap_frames(target_frames, analyses, parse_indexes(params.input_faces_index, "input_faces_index"),
-                       embeddings, source_indexes, models, restore, after_frame)
+                       embeddings, source_indexes, models, restore, after_frame, options, mask)
