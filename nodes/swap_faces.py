@@ -6,19 +6,22 @@ from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch
 from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
 from ..pipeline.faceswap import source_embeddings, swap_frames
+from ..pipeline.swap import SwapOptions
 from . import comfy_env
 from .detect_faces import FACES
-from .tensors import frames_to_image, image_to_frames
-from .widgets import index_widget, swap_model_widget
+from .tensors import arrays_to_mask, frames_to_image, image_to_frames, mask_to_array
+from .widgets import MASK, MASK_WIDGET_NAMES, PIXEL_BOOST, index_widget, mask_options, mask_widgets, swap_model_widget
 
 
 class SwapFaces:
     CATEGORY = "Faceswap V3"
     DESCRIPTION = ("Replace the faces DetectFaces picked in the target with the source faces: the k-th target "
                    "face gets the k-th source face, or the single source face for all.")
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The target frames with the faces swapped; frames without the faces pass through.",)
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("image", "mask")
+    OUTPUT_TOOLTIPS = ("The target frames with the faces swapped; frames without the faces pass through.",
+                       "Where the swap changed each frame (the union of the paste weights), for inpainting or "
+                       "blending downstream.")
     FUNCTION = "swap"
 
     @classmethod
@@ -35,16 +38,21 @@ class SwapFaces:
                 "source_image": ("IMAGE", {"tooltip": "Instead of source_faces: a source image, analysed with "
                                                       "the target's detector and face order."}),
                 "source_faces_index": index_widget("source (with source_image)"),
+                "pixel_boost": PIXEL_BOOST,
+                **mask_widgets(store),
+                "mask": MASK,
             },
         }
 
     def swap(self, target_image, target_faces: FaceSet, swap_model, source_faces: FaceSet | None = None,
-             source_image=None, source_faces_index="0"):
+             source_image=None, source_faces_index="0", pixel_boost="128x128", mask=None, **mask_values):
         if source_faces is None and source_image is None:
             raise BadInput("SwapFaces needs source_faces or source_image")
         if len(target_faces.frames) != len(image_to_frames(target_image)):
             raise BadInput(f"target_faces has {len(target_faces.frames)} frames but target_image has "
                            f"{len(image_to_frames(target_image))}; run DetectFaces on the same image")
+        options = SwapOptions(pixel_boost, mask_options({k: mask_values[k] for k in MASK_WIDGET_NAMES
+                                                          if k in mask_values}))
         store = comfy_env.model_store()
         models = SwapModels(store=store, device=comfy_env.torch_device(), swapper_file=swap_model)
         if source_faces is None:
@@ -55,5 +63,6 @@ class SwapFaces:
         frames = image_to_frames(target_image)
         result = swap_frames(frames, target_faces.analyses, list(target_faces.analyses[0].selection.requested),
                              embeddings, list(source_faces.analyses[0].selection.requested), models,
-                             after_frame=comfy_env.frame_progress(len(frames)))
-        return (frames_to_image(result.frames),)
+                             after_frame=comfy_env.frame_progress(len(frames)), options=options,
+                             mask=mask_to_array(mask))
+        return (frames_to_image(result.frames), arrays_to_mask(result.masks))

@@ -19,6 +19,9 @@ from .errors import BadInput, ModelUnavailable
 from .onnx_session import default_providers
 
 MASK_TYPES = ("box", "occlusion", "region")
+# ComfyUI's classic widgets have no multi-select: the face_mask_types widget offers every combination
+MASK_TYPE_CHOICES = ("box", "box+occlusion", "box+region", "box+occlusion+region", "occlusion", "region",
+                     "occlusion+region")
 # CelebAMask-HQ class ids of the BiSeNet parsers' 19 outputs (FaceFusion's face_mask_region_set)
 REGION_IDS = {"skin": 1, "left-eyebrow": 2, "right-eyebrow": 3, "left-eye": 4, "right-eye": 5, "glasses": 6,
               "nose": 10, "mouth": 11, "upper-lip": 12, "lower-lip": 13}
@@ -31,7 +34,11 @@ _IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def _names(text: str | tuple | list, allowed, what: str) -> tuple[str, ...]:
-    items = [t.strip() for t in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
+    """'a,b' or 'a+b' (or a sequence) -> ('a', 'b'), each checked against allowed."""
+    if isinstance(text, str):
+        items = [t.strip() for t in text.replace("+", ",").split(",")]
+    else:
+        items = [str(t).strip() for t in text]
     items = [t for t in items if t]
     unknown = [t for t in items if t not in allowed]
     if unknown or not items:

@@ -41,6 +41,11 @@ def _models(monkeypatch, swap_root):
     monkeypatch.setenv("FACESWAP_V3_MODELS", str(swap_root))
 
 
+def named(node, result) -> dict:
+    """A node's outputs by name (their positions change as outputs are added)."""
+    return dict(zip(node.RETURN_NAMES, result))
+
+
 def api_values(**changes) -> dict:
     values = {name: default for name, (default, _) in API.items()}
     values.update(facedetection=DETECTOR, face_restore_weight=0.0, **changes)
@@ -49,7 +54,7 @@ def api_values(**changes) -> dict:
 
 def test_all_in_one_widgets_are_the_apis_parameters_in_order_with_its_defaults():
     required = FaceswapV3.INPUT_TYPES()["required"]
-    assert list(required) == ["source_img", "target_img", *API]
+    assert list(required)[:2 + len(API)] == ["source_img", "target_img", *API]
     for name, (default, values) in API.items():
         spec = required[name]
         assert spec[1]["default"] == default, name
@@ -63,14 +68,14 @@ def test_all_in_one_widgets_are_the_apis_parameters_in_order_with_its_defaults()
 def test_all_in_one_matches_the_engine_and_the_api_encoding(swap_root):
     source = read_image_file(FACES / "portrait_female_02.jpg")
     target = read_image_file(FACES / "portrait_male_damon.jpg")
-    (out,) = FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
-                               **api_values(image_format="png"))
+    out = named(FaceswapV3, FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
+                                              **api_values(image_format="png")))["image"]
     models = SwapModels(store=ModelStore(models_root=swap_root, allow_download=False),
                         swapper_file="inswapper_128.onnx")
     direct = run_faceswap(source, [target], FaceswapParams(**api_values(image_format="png")), models).frames[0]
     assert np.array_equal(image_to_frames(out)[0], direct)
-    (jpeg,) = FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
-                                **api_values(image_quality=40))
+    jpeg = named(FaceswapV3, FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
+                                               **api_values(image_quality=40)))["image"]
     assert np.array_equal(image_to_frames(jpeg)[0], decode_image(encode_image(direct, "jpeg", 40)))
 
 
@@ -79,9 +84,10 @@ def test_detect_then_swap_nodes_equal_the_engine():
     target = frames_to_image([read_image_file(FACES / "two_men.jpg")] * 2)
     source_faces, _, _ = DetectFaces().detect(source, DETECTOR, "left-right", "no", "1,0")
     target_faces, _, _ = DetectFaces().detect(target, DETECTOR, "left-right", "no", "0,1")
-    (swapped,) = SwapFaces().swap(target, target_faces, "latent_shift.onnx", source_faces=source_faces)
-    by_image = SwapFaces().swap(target, target_faces, "latent_shift.onnx", source_image=source,
-                                source_faces_index="1,0")[0]
+    swapped = named(SwapFaces, SwapFaces().swap(target, target_faces, "latent_shift.onnx",
+                                                source_faces=source_faces))["image"]
+    by_image = named(SwapFaces, SwapFaces().swap(target, target_faces, "latent_shift.onnx", source_image=source,
+                                                 source_faces_index="1,0"))["image"]
     assert torch.equal(swapped, by_image)
     assert not torch.equal(swapped, target)
     models = SwapModels(store=ModelStore(allow_download=False), swapper_file="latent_shift.onnx")
@@ -95,7 +101,8 @@ def test_batch_with_a_frame_without_face_passes_it_through():
     face = read_image_file(FACES / "portrait_male_damon.jpg")
     empty = np.full_like(face, 90)
     source = frames_to_image([read_image_file(FACES / "portrait_female_02.jpg")])
-    (out,) = FaceswapV3().swap(source, frames_to_image([face, empty, face]), **api_values(image_format="png"))
+    out = named(FaceswapV3, FaceswapV3().swap(source, frames_to_image([face, empty, face]),
+                                              **api_values(image_format="png")))["image"]
     frames = image_to_frames(out)
     assert np.array_equal(frames[1], empty)
     assert not np.array_equal(frames[0], face) and np.array_equal(frames[0], frames[2])

@@ -270,7 +270,7 @@ def test_remote_node_and_local_node_give_the_same_image(start_api_server, swap_r
            "interpolation": "Bilinear", "detection_face_order": "left-right",
            "facedetection": "scrfd_2.5g_bnkps.onnx", "detect_gender_input": "no", "detect_gender_source": "no",
            "face_restore_weight": 0.0, "image_format": "png", "image_quality": 95, "base64": False}
-    (local,) = FaceswapV3().swap(source, target, **api)
+    local = dict(zip(FaceswapV3.RETURN_NAMES, FaceswapV3().swap(source, target, **api)))["image"]
     for mode, transport in (("sync", "upload"), ("async", "base64")):
         image, credits = SegmindRemoteSwap().swap(mode, transport, server, source_img=source, target_img=target,
                                                   storage_url=server, **api)

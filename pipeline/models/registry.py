@@ -7,6 +7,7 @@ from dataclasses import dataclass
 _CODEFORMER_RELEASE = "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0"
 _GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
 _BUFFALO_L = "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"
+_FACEFUSION_ASSETS = "https://github.com/facefusion/facefusion-assets/releases/download"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,21 @@ _FILES = [
               "insightface (non-commercial research only)", archive_member="genderage.onnx"),
     ModelFile("models/buffalo_l/w600k_r50.onnx", "insightface", _BUFFALO_L,
               "insightface (non-commercial research only)", archive_member="w600k_r50.onnx"),
+    # Face-mask models as FaceFusion publishes them (folder: face_parsing). FaceFusion ships only CRC32
+    # .hash files beside them, which this offline project could not fetch; xseg_1's SHA-256 is the value
+    # two unrelated projects pin for the same file. HyperSwap is deliberately absent: its ResearchRAIL
+    # licence differs, so it is never downloaded for the user (put it in models/hyperswap yourself).
+    ModelFile("xseg_1.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.1.0/xseg_1.onnx",
+              "GPL-3.0 (DeepFaceLab XSeg)",
+              sha256="c4d1498b8a03b5fe2a3a5d2ef2a0402ab03bd51edaf5b2d8d5fb764702a97dd3"),
+    ModelFile("xseg_2.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.1.0/xseg_2.onnx",
+              "GPL-3.0 (DeepFaceLab XSeg)"),
+    ModelFile("xseg_3.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.2.0/xseg_3.onnx",
+              "GPL-3.0 (DeepFaceLab XSeg)"),
+    ModelFile("bisenet_resnet_18.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.1.0/bisenet_resnet_18.onnx",
+              "MIT (yakhyo/face-parsing)"),
+    ModelFile("bisenet_resnet_34.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.0.0/bisenet_resnet_34.onnx",
+              "MIT (yakhyo/face-parsing)"),
 ]
 
 MODEL_FILES: dict[str, ModelFile] = {f.name: f for f in _FILES}
@@ -59,6 +75,8 @@ DETECTOR_FILES = {
     "scrfd_10g (buffalo_l)": "models/buffalo_l/det_10g.onnx",
 }
 GENDERAGE_FILE = "models/buffalo_l/genderage.onnx"
+OCCLUDER_FILES = ("xseg_1.onnx", "xseg_2.onnx", "xseg_3.onnx")
+PARSER_FILES = ("bisenet_resnet_34.onnx", "bisenet_resnet_18.onnx")
 
 
 def model_file(name: str) -> ModelFile:
