@@ -51,10 +51,11 @@ class FaceswapV3:
                 "source_img": ("IMAGE", {"tooltip": "The face to use (its first frame)."}),
                 "target_img": ("IMAGE", {"tooltip": "The image or frames whose faces get replaced."}),
                 **api_widgets(store),
+            },
+            # optional, so API-format prompts saved before these existed still validate (defaults apply)
+            "optional": {
                 "pixel_boost": PIXEL_BOOST,
                 **mask_widgets(store),
-            },
-            "optional": {
                 "mask": MASK,
             },
         }

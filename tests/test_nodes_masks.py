@@ -39,8 +39,8 @@ def api_values(**changes) -> dict:
 
 
 def test_new_widgets_come_after_the_existing_ones_with_todays_behaviour_as_default():
-    required = list(FaceswapV3.INPUT_TYPES()["required"])
-    assert required[required.index("base64") + 1:][:len(NEW_WIDGETS)] == NEW_WIDGETS
+    inputs = FaceswapV3.INPUT_TYPES()  # the frontend lists required widgets, then optional ones
+    assert list(inputs["required"])[-1] == "base64" and list(inputs["optional"])[:len(NEW_WIDGETS)] == NEW_WIDGETS
     optional = SwapFaces.INPUT_TYPES()["optional"]
     assert list(optional)[list(optional).index("source_faces_index") + 1:][:len(NEW_WIDGETS)] == NEW_WIDGETS
     assert optional["pixel_boost"][0] == ["128x128", "256x256", "384x384", "512x512", "768x768", "1024x1024"]
