@@ -148,21 +148,28 @@ def test_occlusion_mask_keeps_what_the_occluder_rejects(store, swap_root):
     assert (occluded.masks[0][unchanged] < 0.01).all()
 
 
-def test_region_mask_runs_on_the_swapped_crop(store, swap_root):
+def test_region_mask_is_parsed_from_the_swapped_crop(store, swap_root):
+    from faceswap_v3.pipeline.align import swap_matrix, warp_crop
+    from faceswap_v3.pipeline.paste import paste_crop
+
     standins.bisenet(swap_root / "face_parsing" / "bisenet_resnet_34.onnx")
     rgb = read_image_file(FACES / "portrait_male_damon.jpg")
     green = models(store, "solid_green.onnx")
     face = first_face(rgb, store)
     embedding = np.full(512, 1 / np.sqrt(512), np.float32)
-    masker = green.masker(MaskOptions(("box", "region")))
-    swapped = np.zeros((128, 128, 3), np.uint8)
-    swapped[:] = (0, 255, 0)  # what the stand-in returns: the parser sees green, not the target
-    expected_region = masker.parser.mask(swapped, masker.options.regions)
+    masker = green.masker(MaskOptions(("box", "region"), regions=("skin", "nose", "mouth")))
+    matrix = swap_matrix(face.landmarks, 256)
+    target_crop = warp_crop(rgb, matrix, 256)
+    swapped = np.zeros((256, 256, 3), np.uint8)
+    swapped[:] = (0, 255, 0)  # what the stand-in returns
+    from_swapped = masker.parser.mask(swapped, masker.options.regions)
+    assert from_swapped.mean() > 0.9  # the stand-in parses flat green as skin
+    assert not np.allclose(from_swapped, masker.parser.mask(target_crop, masker.options.regions))
+    expected = np.zeros(rgb.shape[:2], np.float32)
+    paste_crop(rgb, swapped, matrix, mask=np.minimum(box_mask(256), from_swapped), coverage=expected)
     coverage = np.zeros(rgb.shape[:2], np.float32)
-    swap_frame(rgb, [(face, embedding)], green.swapper(), 128, masker, coverage=coverage)
-    assert (coverage > 0).any() == bool(expected_region.max() > 0)
-    none = FaceMasker(MaskOptions(("box", "region"), regions=("nose",)), parser=masker.parser)
-    assert none.combine(none.before_swap(swapped) + none.after_swap(swapped)).max() <= expected_region.max()
+    swap_frame(rgb, [(face, embedding)], green.swapper(), 256, masker, coverage=coverage)
+    assert np.array_equal(coverage, expected)
 
 
 def test_bad_input_is_one_clear_line(store):
