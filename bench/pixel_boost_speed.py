@@ -23,9 +23,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
 import standins  # noqa: E402
 from support import FACES, MODELS  # noqa: E402
+from swap_speed import best_of  # noqa: E402
 
 from faceswap_v3.pipeline.align import swap_matrix, warp_crop  # noqa: E402
 from faceswap_v3.pipeline.detectors.scrfd import SCRFDDetector  # noqa: E402
@@ -67,16 +69,6 @@ def heavy_swapper(path: Path) -> Path:
     model.ir_version = 9
     onnx.save(model, str(path))
     return path
-
-
-def best_of(repeats: int, fn) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from support import FACES
+from support import FACES, named
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
 from faceswap_v3.nodes.restore_face import RestoreFace
@@ -24,10 +24,6 @@ NEW_WIDGETS = ["pixel_boost", "face_mask_types", "face_mask_blur", "face_mask_pa
 @pytest.fixture(autouse=True)
 def _models(monkeypatch, swap_root):
     monkeypatch.setenv("FACESWAP_V3_MODELS", str(swap_root))
-
-
-def named(node, result) -> dict:
-    return dict(zip(node.RETURN_NAMES, result))
 
 
 def api_values(**changes) -> dict:

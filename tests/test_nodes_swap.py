@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from support import FACES
+from support import FACES, named
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
 from faceswap_v3.nodes.swap_faces import SwapFaces
@@ -39,11 +39,6 @@ API = {
 @pytest.fixture(autouse=True)
 def _models(monkeypatch, swap_root):
     monkeypatch.setenv("FACESWAP_V3_MODELS", str(swap_root))
-
-
-def named(node, result) -> dict:
-    """A node's outputs by name (their positions change as outputs are added)."""
-    return dict(zip(node.RETURN_NAMES, result))
 
 
 def api_values(**changes) -> dict:
