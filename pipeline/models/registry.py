@@ -49,12 +49,12 @@ _FILES = [
     ModelFile("models/buffalo_l/w600k_r50.onnx", "insightface", _BUFFALO_L,
               "insightface (non-commercial research only)", archive_member="w600k_r50.onnx"),
     # Face-mask models as FaceFusion publishes them (folder: face_parsing). FaceFusion ships only CRC32
-    # .hash files beside them, which this offline project could not fetch; xseg_1's SHA-256 is the value
-    # two unrelated projects pin for the same file. HyperSwap is deliberately absent: its ResearchRAIL
-    # licence differs, so it is never downloaded for the user (put it in models/hyperswap yourself).
+    # .hash files beside them, which this offline project could not fetch; the sizes and xseg_1's SHA-256
+    # are the values two unrelated projects agree on for the same files. HyperSwap is deliberately absent:
+    # its ResearchRAIL licence differs, so it is never downloaded for the user (models/hyperswap is yours).
     ModelFile("xseg_1.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.1.0/xseg_1.onnx",
               "GPL-3.0 (DeepFaceLab XSeg)",
-              sha256="c4d1498b8a03b5fe2a3a5d2ef2a0402ab03bd51edaf5b2d8d5fb764702a97dd3"),
+              sha256="c4d1498b8a03b5fe2a3a5d2ef2a0402ab03bd51edaf5b2d8d5fb764702a97dd3", size=70324286),
     ModelFile("xseg_2.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.1.0/xseg_2.onnx",
               "GPL-3.0 (DeepFaceLab XSeg)"),
     ModelFile("xseg_3.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.2.0/xseg_3.onnx",
@@ -62,7 +62,7 @@ _FILES = [
     ModelFile("bisenet_resnet_18.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.1.0/bisenet_resnet_18.onnx",
               "MIT (yakhyo/face-parsing)"),
     ModelFile("bisenet_resnet_34.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.0.0/bisenet_resnet_34.onnx",
-              "MIT (yakhyo/face-parsing)"),
+              "MIT (yakhyo/face-parsing)", size=93632546),
 ]
 
 MODEL_FILES: dict[str, ModelFile] = {f.name: f for f in _FILES}
