@@ -200,3 +200,15 @@ def test_swappers_are_found_in_reactors_folders(swap_root):
     models = SwapModels(store=ModelStore(models_root=swap_root, allow_download=False),
                         swapper_file="reswapper_256.onnx")
     assert models.swapper().interface.kind == "reswapper"
+
+
+def test_mask_models_are_registered_and_hyperswap_is_never_downloaded(tmp_path):
+    from faceswap_v3.pipeline.engine import SwapModels
+    from faceswap_v3.pipeline.models.registry import MODEL_FILES, OCCLUDER_FILES, PARSER_FILES
+
+    assert {MODEL_FILES[name].folder for name in OCCLUDER_FILES + PARSER_FILES} == {"face_parsing"}
+    assert not any("hyperswap" in name or "hyperswap" in entry.url for name, entry in MODEL_FILES.items())
+    models = SwapModels(store=ModelStore(models_root=tmp_path), swapper_file="hyperswap_1a_256.onnx")
+    with pytest.raises(ModelUnavailable, match=r"^model file hyperswap_1a_256.onnx not found \(looked in: .*"
+                                               r"hyperswap"):
+        models.swapper()
