@@ -11,7 +11,8 @@ from pathlib import Path
 from ..pipeline.models.store import ModelStore
 
 log = logging.getLogger("faceswap_v3")
-MODEL_FOLDERS = ("facedetection", "facerestore_models", "insightface", "reactor", "reactor/faces")
+MODEL_FOLDERS = ("facedetection", "facerestore_models", "insightface", "reswapper", "hyperswap", "face_parsing",
+                 "reactor", "reactor/faces")
 
 
 def _folder_paths():
@@ -24,8 +25,9 @@ def _folder_paths():
 
 
 def register_model_folders() -> None:
-    """Make facedetection/, facerestore_models/, insightface/ and ReActor's reactor/faces/ (face models) known
-    to ComfyUI (extra_model_paths.yaml too)."""
+    """Make MODEL_FOLDERS (facedetection/, facerestore_models/, insightface/, ReActor's reswapper/ and
+    hyperswap/, face_parsing/ for the mask models, ReActor's reactor/faces/ for face models) known to ComfyUI
+    (extra_model_paths.yaml too)."""
     fp = _folder_paths()
     if fp is None:
         return

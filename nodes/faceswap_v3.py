@@ -12,10 +12,10 @@ from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
 from ..pipeline.similarity import describe_similarities
 from . import comfy_env
 from .face_model_nodes import FACE_MODEL
-from .tensors import frames_to_image, image_to_frames
-from .widgets import (BASE64, FACE_SELECTOR, FACE_SIMILARITY_TOOLTIP, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, ORDER,
-                      REFERENCE_DISTANCE, RESTORE_WEIGHT, face_restore_widget, facedetection_widget, gender_widget,
-                      index_widget, list_outputs)
+from .tensors import arrays_to_mask, frames_to_image, image_to_frames, mask_to_array
+from .widgets import (BASE64, FACE_SELECTOR, FACE_SIMILARITY_TOOLTIP, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, MASK,
+                      MASK_WIDGET_NAMES, ORDER, PIXEL_BOOST, REFERENCE_DISTANCE, RESTORE_WEIGHT, face_restore_widget,
+                      facedetection_widget, gender_widget, index_widget, list_outputs, mask_options, mask_widgets)
 
 
 def api_widgets(store) -> dict:
@@ -41,10 +41,11 @@ class FaceswapV3:
     CATEGORY = "Faceswap V3"
     DESCRIPTION = ("Segmind's Faceswap V3 in one node, run locally: the same parameters and defaults as the "
                    "hosted API. target_img may be a batch of video frames.")
-    RETURN_TYPES = ("IMAGE", "FLOAT")
-    RETURN_NAMES = ("image", "face_similarity")
+    RETURN_TYPES = ("IMAGE", "MASK", "FLOAT")
+    RETURN_NAMES = ("image", "mask", "face_similarity")
     OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
     OUTPUT_TOOLTIPS = ("The target with the chosen faces swapped and restored.",
+                       "Where the swap and restoration changed each frame (the union of the paste weights).",
                        FACE_SIMILARITY_TOOLTIP)
     FUNCTION = "swap"
 
@@ -56,7 +57,11 @@ class FaceswapV3:
                 "target_img": ("IMAGE", {"tooltip": "The image or frames whose faces get replaced."}),
                 **api_widgets(store),
             },
+            # optional, so API-format prompts saved before these existed still validate (defaults apply)
             "optional": {
+                "pixel_boost": PIXEL_BOOST,
+                **mask_widgets(store),
+                "mask": MASK,
                 "source_img": ("IMAGE", {"tooltip": "The face to use (its first frame)."}),
                 "source_face_model": (FACE_MODEL, {"tooltip": "Instead of source_img: a face model (Build or "
                                                               "Load Face Model)."}),
@@ -70,7 +75,9 @@ class FaceswapV3:
         }
 
     def swap(self, source_img=None, target_img=None, source_face_model=None, reference_image=None,
-             reference_face_model=None, face_selector="index", reference_distance=DEFAULT_REFERENCE_DISTANCE, **api):
+             reference_face_model=None, face_selector="index", reference_distance=DEFAULT_REFERENCE_DISTANCE,
+             mask=None, **api):
+        masks = mask_options({name: api.pop(name) for name in MASK_WIDGET_NAMES if name in api})
         params = FaceswapParams.from_mapping(api)
         if target_img is None:
             raise BadInput("connect target_img: the image or frames whose faces get replaced")
@@ -87,7 +94,8 @@ class FaceswapV3:
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
                                        reference_face_model, reference_request, models)
         result = run_faceswap(sources[0], targets, params, models, comfy_env.frame_progress(len(targets)),
-                              source_model=source_face_model, reference=reference)
+                              source_model=source_face_model, reference=reference, masks=masks,
+                              mask=mask_to_array(mask))
         comfy_env.log.info("Faceswap V3: %s", describe_similarities(result.face_similarities))
         frames = [decode_image(encode_image(f, params.image_format, params.image_quality)) for f in result.frames]
-        return (frames_to_image(frames), result.similarity_per_frame)
+        return (frames_to_image(frames), arrays_to_mask(result.masks), result.similarity_per_frame)

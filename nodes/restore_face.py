@@ -5,11 +5,12 @@ from __future__ import annotations
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
 from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
+from ..pipeline.mask_input import frame_masks
 from ..pipeline.restore import restore_faces
 from . import comfy_env
 from .detect_faces import FACES
-from .tensors import frames_to_image, image_to_frames
-from .widgets import FIDELITY, FRAMES, INTERPOLATION, RESTORE_WEIGHT, face_restore_widget, facedetection_widget
+from .tensors import frames_to_image, image_to_frames, mask_to_array
+from .widgets import MASK, FIDELITY, FRAMES, INTERPOLATION, RESTORE_WEIGHT, face_restore_widget, facedetection_widget
 
 
 class RestoreFace:
@@ -35,16 +36,18 @@ class RestoreFace:
             "optional": {
                 "faces": (FACES, {"tooltip": "Restore only these faces (from DetectFaces on the same frames) "
                                              "instead of every face the detector finds."}),
+                "mask": MASK,
             },
         }
 
     def restore(self, image, face_restore, face_restore_weight, codeformer_fidelity, interpolation, facedetection,
-                faces: FaceSet | None = None):
+                faces: FaceSet | None = None, mask=None):
         frames = image_to_frames(image)
         if not frames:
             raise BadInput("the image batch is empty: no frame to restore")
         if face_restore_weight == 0:
             return (image,)
+        keeps = frame_masks(mask_to_array(mask), len(frames), frames[0].shape) if mask is not None else None
         if faces is not None and len(faces.analyses) != len(frames):
             raise BadInput(f"faces has {len(faces.analyses)} frames but image has {len(frames)}")
         store = comfy_env.model_store()
@@ -59,7 +62,7 @@ class RestoreFace:
             else:
                 chosen = list(analyze_image(rgb, request, store, models.device).selection.candidates)
             out.append(restore_faces(rgb, chosen, lambda crop: restorer.restore(crop, codeformer_fidelity),
-                                     face_restore_weight, interpolation))
+                                     face_restore_weight, interpolation, keeps[i] if keeps else None))
             if after_frame:
                 after_frame(i)
         return (frames_to_image(out),)

@@ -9,21 +9,25 @@ from ..pipeline.face_model import face_model_embeddings
 from ..pipeline.faceswap import source_embeddings, swap_frames
 from ..pipeline.selection import parse_indexes
 from ..pipeline.similarity import describe_similarities
+from ..pipeline.swap import SwapOptions
 from . import comfy_env
 from .detect_faces import FACES
 from .face_model_nodes import FACE_MODEL
-from .tensors import frames_to_image, image_to_frames
-from .widgets import FACE_SIMILARITY_TOOLTIP, index_widget, list_outputs, swap_model_widget
+from .tensors import arrays_to_mask, frames_to_image, image_to_frames, mask_to_array
+from .widgets import (FACE_SIMILARITY_TOOLTIP, MASK, MASK_WIDGET_NAMES, PIXEL_BOOST, index_widget, list_outputs,
+                      mask_options, mask_widgets, swap_model_widget)
 
 
 class SwapFaces:
     CATEGORY = "Faceswap V3"
     DESCRIPTION = ("Replace the faces DetectFaces picked in the target with the source faces: the k-th target "
                    "face gets the k-th source face, or the single source face for all.")
-    RETURN_TYPES = ("IMAGE", "FLOAT")
-    RETURN_NAMES = ("image", "face_similarity")
+    RETURN_TYPES = ("IMAGE", "MASK", "FLOAT")
+    RETURN_NAMES = ("image", "mask", "face_similarity")
     OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
     OUTPUT_TOOLTIPS = ("The target frames with the faces swapped; frames without the faces pass through.",
+                       "Where the swap changed each frame (the union of the paste weights), for inpainting or "
+                       "blending downstream.",
                        FACE_SIMILARITY_TOOLTIP)
     FUNCTION = "swap"
 
@@ -41,18 +45,24 @@ class SwapFaces:
                 "source_image": ("IMAGE", {"tooltip": "Instead of source_faces: a source image, analysed with "
                                                       "the target's detector and face order."}),
                 "source_faces_index": index_widget("source (with source_image)"),
+                "pixel_boost": PIXEL_BOOST,
+                **mask_widgets(store),
+                "mask": MASK,
                 "source_face_model": (FACE_MODEL, {"tooltip": "Instead of source_faces/source_image: a face "
                                                               "model (Build or Load Face Model)."}),
             },
         }
 
     def swap(self, target_image, target_faces: FaceSet, swap_model, source_faces: FaceSet | None = None,
-             source_image=None, source_faces_index="0", source_face_model=None):
+             source_image=None, source_faces_index="0", source_face_model=None, pixel_boost="128x128", mask=None,
+             **mask_values):
         if source_faces is None and source_image is None and source_face_model is None:
             raise BadInput("SwapFaces needs source_faces or source_image (or source_face_model)")
         if len(target_faces.frames) != len(image_to_frames(target_image)):
             raise BadInput(f"target_faces has {len(target_faces.frames)} frames but target_image has "
                            f"{len(image_to_frames(target_image))}; run DetectFaces on the same image")
+        options = SwapOptions(pixel_boost, mask_options({k: mask_values[k] for k in MASK_WIDGET_NAMES
+                                                          if k in mask_values}))
         store = comfy_env.model_store()
         models = SwapModels(store=store, device=comfy_env.torch_device(), swapper_file=swap_model)
         if source_face_model is not None:
@@ -70,6 +80,7 @@ class SwapFaces:
         # the target's requested values in first-seen order: its indexes, or its reference labels
         target_indexes = list(dict.fromkeys(target_faces.analyses[0].selection.requested))
         result = swap_frames(frames, target_faces.analyses, target_indexes, embeddings, source_indexes, models,
-                             after_frame=comfy_env.frame_progress(len(frames)))
+                             after_frame=comfy_env.frame_progress(len(frames)), options=options,
+                             mask=mask_to_array(mask))
         comfy_env.log.info("SwapFaces: %s", describe_similarities(result.face_similarities))
-        return (frames_to_image(result.frames), result.similarity_per_frame)
+        return (frames_to_image(result.frames), arrays_to_mask(result.masks), result.similarity_per_frame)

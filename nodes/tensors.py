@@ -22,3 +22,17 @@ def frames_to_image(frames: list[np.ndarray]):
     import torch
 
     return torch.from_numpy(np.stack([f.astype(np.float32) / 255.0 for f in frames]))
+
+
+def mask_to_array(mask) -> np.ndarray | None:
+    """A ComfyUI MASK ([B, H, W] or [H, W] float 0..1) as a float32 array, or None."""
+    if mask is None:
+        return None
+    return (mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)).astype(np.float32)
+
+
+def arrays_to_mask(masks: list[np.ndarray]):
+    """(H, W) float arrays -> a ComfyUI MASK [B, H, W]."""
+    import torch
+
+    return torch.from_numpy(np.stack([m.astype(np.float32) for m in masks]))

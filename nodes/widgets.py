@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ..pipeline.detectors import detector_choices
-from ..pipeline.engine import DEFAULT_SWAPPER
+from ..pipeline.engine import DEFAULT_SWAPPER, MASK_FOLDER, SWAPPER_FOLDERS
+from ..pipeline.face_masks import DEFAULT_BLUR, DEFAULT_OCCLUDER, DEFAULT_PARSER, MASK_TYPE_CHOICES, REGION_IDS
+from ..pipeline.pixel_boost import BOOST_SIZES, DEFAULT_BOOST
 from ..pipeline.models.locate import find_file
-from ..pipeline.models.registry import DETECTOR_FILES, MODEL_FILES
+from ..pipeline.models.registry import DETECTOR_FILES, MODEL_FILES, OCCLUDER_FILES, PARSER_FILES
 from ..pipeline.models.store import ModelStore
 from ..pipeline.options import API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS, RESTORERS
 
@@ -31,10 +33,61 @@ def _download_status(store: ModelStore | None, names: list[str]) -> str:
 
 
 def swap_model_widget(store: ModelStore) -> tuple:
-    choices = _with_local_files([DEFAULT_SWAPPER], store.available("insightface", (".onnx",)))
+    local = [name for folder in SWAPPER_FOLDERS for name in store.available(folder, (".onnx",))]
+    choices = _with_local_files([DEFAULT_SWAPPER], list(dict.fromkeys(local)))
     return (choices, {"default": DEFAULT_SWAPPER,
-                      "tooltip": "Swapper in models/insightface (any .onnx with inswapper_128's interface is listed)."
+                      "tooltip": "Swapper in models/insightface, models/reswapper or models/hyperswap: inswapper_128 "
+                                 "(fp16), ReSwapper 128/256, HyperSwap 1a/1b/1c 256 (recognised from the file; "
+                                 "HyperSwap is never downloaded for you, see the README for its licence)."
                                  + _download_status(store, choices)})
+
+
+def _mask_model_widget(store: ModelStore, registered: tuple[str, ...], default: str, what: str) -> tuple:
+    choices = _with_local_files(registered, store.available(MASK_FOLDER, (".onnx",)))
+    return (choices, {"default": default, "tooltip": f"{what} (models/face_parsing); used only when "
+                                                     "face_mask_types includes it." + _download_status(store, choices)})
+
+
+PIXEL_BOOST = (list(BOOST_SIZES), {"default": DEFAULT_BOOST,
+                                   "tooltip": "Align and paste the face at this size, swapping its N x N interleaved "
+                                              "sub-images of the model's size: sharper large faces, N x N model "
+                                              "calls. 128x128 is the hosted API's behaviour; HyperSwap needs 256x256+."})
+MASK = ("MASK", {"tooltip": "Optional: where this mask is 0 the image never changes (a painted mask, SAM, a face "
+                            "parser...). One mask for all frames or one per frame, at the image's size."})
+
+
+def mask_widgets(store: ModelStore) -> dict:
+    """The face-mask widgets, in their saved order (after pixel_boost)."""
+    return {
+        "face_mask_types": (list(MASK_TYPE_CHOICES), {
+            "default": "box", "tooltip": "Masks that shape the pasted face, combined by minimum: box (feathered "
+                                         "rectangle), occlusion (XSeg: keeps hands, hair, glasses in front of the "
+                                         "face), region (BiSeNet: only the regions listed below)."}),
+        "face_mask_blur": ("FLOAT", {"default": DEFAULT_BLUR, "min": 0.0, "max": 0.5, "step": 0.01,
+                                     "tooltip": "box: width of the feathered edge, as a fraction of the crop."}),
+        "face_mask_padding": ("STRING", {"default": "0",
+                                         "tooltip": "box: extra margin in percent of the crop, one value or four "
+                                                    "(top,right,bottom,left), e.g. 0,0,10,0 spares the chin."}),
+        "face_mask_regions": ("STRING", {"default": "all",
+                                         "tooltip": "region: comma-separated, from " + ", ".join(REGION_IDS)
+                                                    + "; or all."}),
+        "face_occluder_model": _mask_model_widget(store, OCCLUDER_FILES, DEFAULT_OCCLUDER, "XSeg occlusion model"),
+        "face_parser_model": _mask_model_widget(store, PARSER_FILES, DEFAULT_PARSER, "BiSeNet face parser"),
+    }
+
+
+MASK_WIDGET_NAMES = ("face_mask_types", "face_mask_blur", "face_mask_padding", "face_mask_regions",
+                     "face_occluder_model", "face_parser_model")
+
+
+def mask_options(values: dict):
+    """MaskOptions from the mask widgets' values (missing ones at their defaults)."""
+    from ..pipeline.face_masks import MaskOptions
+
+    return MaskOptions.from_widgets(values.get("face_mask_types", "box"), values.get("face_mask_blur", DEFAULT_BLUR),
+                                    values.get("face_mask_padding", "0"), values.get("face_mask_regions", "all"),
+                                    values.get("face_occluder_model", DEFAULT_OCCLUDER),
+                                    values.get("face_parser_model", DEFAULT_PARSER))
 
 
 def face_restore_widget(store: ModelStore | None) -> tuple:

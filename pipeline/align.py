@@ -14,13 +14,24 @@ INTERPOLATION_FLAGS = {"Nearest": 0, "Bilinear": 1, "Bicubic": 2, "Lanczos": 4} 
 def arcface_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
     """The 2x3 matrix insightface's estimate_norm gives for ArcFace (112) and inswapper (128) crops."""
     from insightface.utils.face_align import arcface_dst
-    from skimage.transform import SimilarityTransform
 
     if size % 112 == 0:
-        template = arcface_dst * (size / 112.0)
-    else:
-        ratio = size / 128.0
-        template = arcface_dst * ratio + np.array([8.0 * ratio, 0.0])
+        return _similarity(landmarks, arcface_dst * (size / 112.0))
+    return swap_matrix(landmarks, size)
+
+
+def swap_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """The swappers' alignment at any crop size: insightface's 128 px template (arcface_dst shifted 8 px
+    right, FaceFusion's arcface_128) scaled to size; pixel boost aligns at the boost size with it."""
+    from insightface.utils.face_align import arcface_dst
+
+    ratio = size / 128.0
+    return _similarity(landmarks, arcface_dst * ratio + np.array([8.0 * ratio, 0.0]))
+
+
+def _similarity(landmarks: np.ndarray, template: np.ndarray) -> np.ndarray:
+    from skimage.transform import SimilarityTransform
+
     source = np.asarray(landmarks, dtype=np.float64)
     if hasattr(SimilarityTransform, "from_estimate"):
         transform = SimilarityTransform.from_estimate(source, template)

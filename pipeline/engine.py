@@ -6,14 +6,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelUnavailable
+from .face_masks import FaceMasker, MaskOptions, Occluder, Parser
 from .models.locate import find_file
 from .models.registry import MODEL_FILES
 from .models.store import ModelStore
 from .recognition import Recognizer
 from .restore import Restorer
-from .swapper import InSwapper
+from .swapper import OnnxSwapper
 
 DEFAULT_SWAPPER = "inswapper_128.onnx"
+SWAPPER_FOLDERS = ("insightface", "reswapper", "hyperswap")  # ReActor's folders, so its users' files are found
+MASK_FOLDER = "face_parsing"
 RECOGNIZER_FILE = "models/buffalo_l/w600k_r50.onnx"
 _cache: dict[tuple[str, str], object] = {}
 
@@ -29,16 +32,17 @@ class SwapModels:
     swapper_file: str = DEFAULT_SWAPPER
     recognizer_file: str = RECOGNIZER_FILE
 
-    def _resolve(self, name: str, folder: str) -> Path:
+    def _resolve(self, name: str, folder: str | tuple[str, ...]) -> Path:
         if Path(name).is_absolute() or Path(name).is_file():
             if not Path(name).is_file():
                 raise ModelUnavailable(f"model file {name} not found")
             return Path(name)
         if name in MODEL_FILES:
             return self.store.path(name)
-        found = find_file(name, self.store.dirs(folder))
+        dirs = [d for f in ((folder,) if isinstance(folder, str) else folder) for d in self.store.dirs(f)]
+        found = find_file(name, dirs)
         if found is None:
-            looked = ", ".join(str(d) for d in self.store.dirs(folder))
+            looked = ", ".join(str(d) for d in dirs)
             raise ModelUnavailable(f"model file {name} not found (looked in: {looked})")
         return found
 
@@ -48,8 +52,17 @@ class SwapModels:
             _cache[key] = build(path)
         return _cache[key]
 
-    def swapper(self) -> InSwapper:
-        return self._cached("swapper", self._resolve(self.swapper_file, "insightface"), InSwapper)
+    def swapper(self) -> OnnxSwapper:
+        return self._cached("swapper", self._resolve(self.swapper_file, SWAPPER_FOLDERS), OnnxSwapper)
+
+    def masker(self, options: MaskOptions) -> FaceMasker:
+        """The face masks the options ask for, with their models loaded (once per process)."""
+        occluder = parser = None
+        if "occlusion" in options.types:
+            occluder = self._cached("occluder", self._resolve(options.occluder, MASK_FOLDER), Occluder)
+        if "region" in options.types:
+            parser = self._cached("parser", self._resolve(options.parser, MASK_FOLDER), Parser)
+        return FaceMasker(options, occluder, parser)
 
     def recognizer(self) -> Recognizer:
         return self._cached("recognizer", self._resolve(self.recognizer_file, "insightface"), Recognizer)

@@ -12,13 +12,16 @@ from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image
 from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
+from .face_masks import MaskOptions
 from .face_model import FaceModel, face_model_embeddings
 from .params import FaceswapParams
 from .reference import ReferenceSelector
 from .restore import restore_faces
+from .mask_input import frame_masks
+from .pixel_boost import check_boost, parse_pixel_boost
 from .selection import pair_indexes, parse_indexes, require_all
 from .similarity import cosine_similarity, frame_similarity
-from .swap import swap_frame
+from .swap import SwapOptions, swap_frame
 
 log = logging.getLogger("faceswap_v3")
 
@@ -29,6 +32,7 @@ class FaceswapResult:
     warnings: list[str] = field(default_factory=list)
     # per frame, the ArcFace cosine between each swapped face (as output) and its source identity
     face_similarities: list[list[float]] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)  # per frame: float32 (H, W), the union of paste weights
 
     @property
     def similarity_per_frame(self) -> list[float]:
@@ -49,15 +53,20 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
 def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
                 embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
                 restore: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
-                after_frame: Callable[[int], None] | None = None,
-                measure_similarity: bool = True) -> FaceswapResult:
+                after_frame: Callable[[int], None] | None = None, options: SwapOptions | None = None,
+                mask: np.ndarray | None = None, measure_similarity: bool = True) -> FaceswapResult:
     """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
     as it comes); frames without the asked-for faces pass through with a warning.
 
     target_indexes: what the selections' requested values are (target face indexes, or reference labels
-    in reference mode); each picked face gets the source its requested value pairs with."""
+    in reference mode); each picked face gets the source its requested value pairs with.
+    options: pixel boost and face masks; mask: the user's (H, W) or (B, H, W) 0..1 mask, 0 = never change."""
     source_of = {t: s for s, t in pair_indexes(source_indexes, target_indexes)}
+    options = options or SwapOptions()
+    keeps = frame_masks(mask, len(frames), frames[0].shape) if mask is not None and frames else None
     swapper = models.swapper()
+    boost = check_boost(parse_pixel_boost(options.pixel_boost), swapper.crop_size, swapper.name) * swapper.crop_size
+    masker = models.masker(options.masks)
     recognizer = models.recognizer() if measure_similarity else None
     result = FaceswapResult(frames=[])
     for i, (rgb, analysis) in enumerate(zip(frames, analyses)):
@@ -72,10 +81,13 @@ def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_i
             message = f"{prefix}{reason}, left untouched"
             result.warnings.append(message)
             log.warning(message)
-        out = swap_frame(rgb, pairs, swapper) if pairs else rgb
+        keep = keeps[i] if keeps else None
+        coverage = np.zeros(rgb.shape[:2], np.float32)
+        out = swap_frame(rgb, pairs, swapper, boost, masker, keep, coverage) if pairs else rgb
         if restore is not None and pairs:
-            out = restore(out, [face for face, _ in pairs])
+            out = restore(out, [face for face, _ in pairs], keep=keep, coverage=coverage)
         result.frames.append(out)
+        result.masks.append(coverage)
         if recognizer is not None:
             result.face_similarities.append([cosine_similarity(recognizer.embed(out, face), embedding)
                                              for face, embedding in pairs])
@@ -90,9 +102,10 @@ def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0
         return None
     restorer = models.restorer(params.face_restore)
 
-    def restore(rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+    def restore(rgb: np.ndarray, faces: list[Face], keep: np.ndarray | None = None,
+                coverage: np.ndarray | None = None) -> np.ndarray:
         return restore_faces(rgb, faces, lambda crop: restorer.restore(crop, fidelity),
-                             params.face_restore_weight, params.interpolation)
+                             params.face_restore_weight, params.interpolation, keep, coverage)
 
     return restore
 
@@ -100,11 +113,13 @@ def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0
 def run_faceswap(source_rgb: np.ndarray | None, target_frames: list[np.ndarray], params: FaceswapParams,
                  models: SwapModels, after_frame: Callable[[int], None] | None = None, *,
                  source_model: FaceModel | None = None, reference: ReferenceSelector | None = None,
+                 masks: MaskOptions | None = None, mask: np.ndarray | None = None,
                  measure_similarity: bool = True) -> FaceswapResult:
     """The API's job on one source image and one or more target frames.
 
     source_model: a face model as the identity instead of source_rgb. reference: pick target faces by
-    identity (reference mode) instead of by input_faces_index."""
+    identity (reference mode) instead of by input_faces_index. masks: face mask types beyond the default
+    box; mask: the user's mask, see swap_frames."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
     sizes = {frame.shape for frame in target_frames}
@@ -129,5 +144,6 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: list[np.ndarray],
     if reference is not None:
         analyses = (reference.apply(frame, a, models) for frame, a in zip(target_frames, analyses))
         target_indexes = reference.labels
+    options = SwapOptions(params.pixel_boost, masks or MaskOptions())
     return swap_frames(target_frames, analyses, target_indexes, embeddings, source_indexes, models, restore,
-                       after_frame, measure_similarity)
+                       after_frame, options, mask, measure_similarity)

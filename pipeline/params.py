@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from .errors import BadInput
+from .pixel_boost import DEFAULT_BOOST, parse_pixel_boost
 from .options import (API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS,
                       RESTORERS, check_choice)
 from .selection import parse_indexes
@@ -24,6 +25,7 @@ class FaceswapParams:
     image_format: str = DEFAULTS["image_format"]
     image_quality: int = DEFAULTS["image_quality"]
     base64: bool = DEFAULTS["base64"]
+    pixel_boost: str = DEFAULT_BOOST  # an extension of the API (issue 10); left out of to_mapping at its default
 
     def __post_init__(self) -> None:
         parse_indexes(self.input_faces_index, "input_faces_index")
@@ -45,6 +47,7 @@ class FaceswapParams:
             raise BadInput(f"image_quality must be a whole number from 10 to 100, got {quality!r}")
         if not isinstance(self.base64, bool):
             raise BadInput(f"base64 must be true or false, got {self.base64!r}")
+        parse_pixel_boost(self.pixel_boost)
 
     @staticmethod
     def _is_extra_detector(name: str) -> bool:
@@ -62,4 +65,8 @@ class FaceswapParams:
         return cls(**values)
 
     def to_mapping(self) -> dict:
-        return asdict(self)
+        """The API's parameters; extensions only when they differ from the hosted API's behaviour."""
+        values = asdict(self)
+        if values["pixel_boost"] == DEFAULT_BOOST:
+            del values["pixel_boost"]
+        return values

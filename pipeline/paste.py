@@ -49,9 +49,11 @@ def crop_region(matrix: np.ndarray, box: tuple[int, int, int, int],
 
 
 def paste_crop(frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, interpolation: int = 1,
-               mask: np.ndarray | None = None, in_place: bool = False) -> np.ndarray:
+               mask: np.ndarray | None = None, in_place: bool = False, keep: np.ndarray | None = None,
+               coverage: np.ndarray | None = None) -> np.ndarray:
     """Blend crop (aligned by matrix) into frame (a copy unless in_place); only the pixels under the
-    mask, mapped back, can change."""
+    mask, mapped back, can change. keep: a frame-size 0..1 mask that scales the blend (0 = never
+    change); coverage: a frame-size float array that receives the maximum of the blend weights."""
     import cv2
 
     out = frame if in_place else frame.copy()
@@ -65,6 +67,10 @@ def paste_crop(frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, interpol
     roi_size = (x1 - x0, y1 - y0)
     warped = cv2.warpAffine(crop, inverse, roi_size, flags=interpolation, borderValue=0.0)
     alpha = cv2.warpAffine(mask, inverse, roi_size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    if keep is not None:
+        alpha *= keep[y0:y1, x0:x1]
+    if coverage is not None:
+        np.maximum(coverage[y0:y1, x0:x1], alpha, out=coverage[y0:y1, x0:x1])
     roi = out[y0:y1, x0:x1]
     roi[...] = cv2.blendLinear(warped, roi, alpha, 1.0 - alpha)
     return out

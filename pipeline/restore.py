@@ -77,8 +77,10 @@ class Restorer:
 
 
 def restore_faces(rgb: np.ndarray, faces: list[Face], restore: Callable[[np.ndarray], np.ndarray],
-                  weight: float, interpolation: str = "Bilinear") -> np.ndarray:
-    """out = weight * restored + (1 - weight) * unrestored, per face, pasted back softly."""
+                  weight: float, interpolation: str = "Bilinear", keep: np.ndarray | None = None,
+                  coverage: np.ndarray | None = None) -> np.ndarray:
+    """out = weight * restored + (1 - weight) * unrestored, per face, pasted back softly.
+    keep / coverage: as in paste.paste_crop (the user's mask; the union of paste weights)."""
     check_choice("interpolation", interpolation, INTERPOLATIONS)
     if not 0.0 <= weight <= 1.0:
         raise BadInput(f"face_restore_weight must be between 0 and 1, got {weight}")
@@ -93,5 +95,5 @@ def restore_faces(rgb: np.ndarray, faces: list[Face], restore: Callable[[np.ndar
         if weight < 1.0:
             restored = (weight * restored.astype(np.float32) + (1 - weight) * crop.astype(np.float32) + 0.5)
             restored = restored.clip(0, 255).astype(np.uint8)
-        paste_crop(out, restored, matrix, flag, in_place=True)
+        paste_crop(out, restored, matrix, flag, in_place=True, keep=keep, coverage=coverage)
     return out

@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from .align import arcface_matrix, warp_crop
+from .align import swap_matrix, warp_crop
 from .face import Face
+from .face_masks import FaceMasker, MaskOptions
 from .paste import paste_crop
-from .swapper import CROP_SIZE, InSwapper
+from .pixel_boost import DEFAULT_BOOST, check_boost, merge_tiles, parse_pixel_boost, split_tiles
+from .swapper import OnnxSwapper
 
 
-def swap_frame(rgb: np.ndarray, pairs: list[tuple[Face, np.ndarray]], swapper: InSwapper) -> np.ndarray:
-    """Replace each target face with the identity of its normed source embedding."""
+@dataclass(frozen=True)
+class SwapOptions:
+    """pixel_boost: the size the face is aligned and pasted at ('512x512'); masks: which masks shape the paste."""
+
+    pixel_boost: str = DEFAULT_BOOST
+    masks: MaskOptions = field(default_factory=MaskOptions)
+
+    def __post_init__(self) -> None:
+        parse_pixel_boost(self.pixel_boost)
+
+
+def swap_face(frame: np.ndarray, target: Face, latent: np.ndarray, swapper: OnnxSwapper, boost: int,
+              masker: FaceMasker, keep: np.ndarray | None = None, coverage: np.ndarray | None = None) -> None:
+    """Swap one face of frame in place: align at the boost size, swap its N x N sub-images in one batch,
+    paste back under the combined masks."""
+    matrix = swap_matrix(target.landmarks, boost)
+    aligned = warp_crop(frame, matrix, boost)
+    masks = masker.before_swap(aligned)
+    swapped = merge_tiles(swapper.swap_tiles(split_tiles(aligned, swapper.crop_size), latent))
+    masks += masker.after_swap(swapped)
+    paste_crop(frame, swapped, matrix, mask=masker.combine(masks), in_place=True, keep=keep, coverage=coverage)
+
+
+def swap_frame(rgb: np.ndarray, pairs: list[tuple[Face, np.ndarray]], swapper: OnnxSwapper,
+               boost: int | None = None, masker: FaceMasker | None = None, keep: np.ndarray | None = None,
+               coverage: np.ndarray | None = None) -> np.ndarray:
+    """Replace each target face with the identity of its normed source embedding.
+
+    boost: pixel-boost size (default: the model's crop); keep: the user's mask (0 = never change);
+    coverage: a float (H, W) array that receives the union of the paste weights."""
+    boost = boost or swapper.crop_size
+    check_boost(boost, swapper.crop_size, swapper.name)
+    masker = masker or FaceMasker()
     out = rgb.copy()
     for target, embedding in pairs:
-        matrix = arcface_matrix(target.landmarks, CROP_SIZE)
-        aligned = warp_crop(out, matrix, CROP_SIZE)
-        swapped = swapper.swap_crop(aligned, swapper.latent(embedding))
-        paste_crop(out, swapped, matrix, in_place=True)
+        swap_face(out, target, swapper.latent(embedding), swapper, boost, masker, keep, coverage)
     return out

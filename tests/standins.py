@@ -1,5 +1,5 @@
 """Stand-in model files with the exact interface of files we can't have here (inswapper_128,
-ArcFace w600k_r50, GFPGAN, CodeFormer). They exercise loading and pre/post-processing only:
+ReSwapper, HyperSwap, XSeg, BiSeNet, ArcFace w600k_r50, GFPGAN, CodeFormer). They exercise loading and pre/post-processing only:
 nothing measured with them says anything about swap or restoration quality."""
 
 from __future__ import annotations
@@ -22,21 +22,27 @@ def _save(graph, path: Path) -> Path:
     return path
 
 
-def inswapper(path: Path, kind: str = "identity", colour=(0.0, 1.0, 0.0), seed: int = 0) -> Path:
+def inswapper(path: Path, kind: str = "identity", colour=(0.0, 1.0, 0.0), seed: int = 0, size: int = 128,
+              batch: int | None = 1, emap: bool = True) -> Path:
     """inswapper_128's interface: target [1,3,128,128] RGB 0..1, source [1,512] latent -> [1,3,128,128];
-    the [512,512] emap is the last initializer.
+    the [512,512] emap is the last initializer. size 256: ReSwapper 256's interface; batch None: a dynamic
+    batch dimension; emap False (with size 256): HyperSwap's interface (RGB -1..1, normed embedding).
 
     identity: returns target. solid: returns one colour. latent: target shifted by a projection of the
-    latent, so the output depends on the emap transform being applied exactly."""
+    source, so the output depends on the embedding transform being applied exactly."""
     rng = np.random.default_rng(seed)
-    target = helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 128, 128])
-    source = helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])
-    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 128, 128])
-    emap = numpy_helper.from_array(rng.standard_normal((512, 512)).astype(np.float32) / 22.6, "emap")
+    n = batch if batch else "N"
+    target = helper.make_tensor_value_info("target", TensorProto.FLOAT, [n, 3, size, size])
+    source = helper.make_tensor_value_info("source", TensorProto.FLOAT, [n, 512])
+    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, [n, 3, size, size])
+    emap_values = rng.standard_normal((512, 512)).astype(np.float32) / 22.6
     projection = numpy_helper.from_array(rng.standard_normal((512, 3)).astype(np.float32), "projection")
-    shape = numpy_helper.from_array(np.array([1, 3, 1, 1], np.int64), "shape")
+    shape = numpy_helper.from_array(np.array([-1, 3, 1, 1], np.int64), "shape")
     zero = numpy_helper.from_array(np.zeros((1,), np.float32), "zero")
     fill = numpy_helper.from_array(np.array(colour, np.float32).reshape(1, 3, 1, 1), "fill")
+    initializers = [projection, shape, zero, fill]
+    if emap:
+        initializers.append(numpy_helper.from_array(emap_values, "emap"))
     nodes = [
         helper.make_node("MatMul", ["source", "projection"], ["shift_flat"]),
         helper.make_node("Reshape", ["shift_flat", "shape"], ["shift"]),
@@ -52,9 +58,40 @@ def inswapper(path: Path, kind: str = "identity", colour=(0.0, 1.0, 0.0), seed: 
                   helper.make_node("Add", ["target", "scaled"], ["output"])]
     else:
         raise ValueError(kind)
-    graph = helper.make_graph(nodes, f"inswapper_standin_{kind}", [target, source], [output],
-                              initializer=[projection, shape, zero, fill, emap])
+    graph = helper.make_graph(nodes, f"swapper_standin_{kind}", [target, source], [output], initializer=initializers)
     return _save(graph, path)
+
+
+def hyperswap(path: Path, kind: str = "identity", colour=(-1.0, 1.0, -1.0), seed: int = 0) -> Path:
+    """HyperSwap 1a/1b/1c 256's interface (FaceFusion's face_swapper): target [1,3,256,256] RGB in -1..1,
+    source [1,512] normed ArcFace embedding, output [1,3,256,256] in -1..1; no emap."""
+    return inswapper(path, kind, colour, seed, size=256, batch=1, emap=False)
+
+
+def xseg(path: Path) -> Path:
+    """XSeg's interface (FaceFusion's xseg_1/2/3): input [1,256,256,3] BGR 0..1 -> [1,256,256,1] in 0..1.
+    The stand-in answers its first input channel (blue), so a BGR/RGB mix-up changes the mask."""
+    data = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 256, 256, 3])
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 256, 256, 1])
+    starts, ends, axes = (numpy_helper.from_array(np.array(v, np.int64), n)
+                          for v, n in (([0], "starts"), ([1], "ends"), ([3], "axes")))
+    scale = numpy_helper.from_array(np.array([2.5], np.float32), "scale")
+    nodes = [helper.make_node("Slice", ["input", "starts", "ends", "axes"], ["blue"]),
+             helper.make_node("Mul", ["blue", "scale"], ["output"])]
+    return _save(helper.make_graph(nodes, "xseg_standin", [data], [out], initializer=[starts, ends, axes, scale]),
+                 path)
+
+
+def bisenet(path: Path, seed: int = 2) -> Path:
+    """BiSeNet's interface (FaceFusion's bisenet_resnet_18/34): input [1,3,512,512] RGB ImageNet-normalised
+    -> [1,19,512,512] class logits (here a random 1x1 convolution of the input)."""
+    rng = np.random.default_rng(seed)
+    data = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 512, 512])
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 19, 512, 512])
+    weights = numpy_helper.from_array(rng.standard_normal((19, 3, 1, 1)).astype(np.float32), "w")
+    bias = numpy_helper.from_array(rng.standard_normal(19).astype(np.float32), "b")
+    nodes = [helper.make_node("Conv", ["input", "w", "b"], ["output"])]
+    return _save(helper.make_graph(nodes, "bisenet_standin", [data], [out], initializer=[weights, bias]), path)
 
 
 def arcface(path: Path, seed: int = 1) -> Path:

@@ -28,3 +28,8 @@ def psnr(a, b) -> float:
 
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def named(node, result) -> dict:
+    """A ComfyUI node's outputs by name (their positions change as outputs are added)."""
+    return dict(zip(node.RETURN_NAMES, result))

@@ -141,3 +141,22 @@ def test_a_full_disk_leaves_the_target_intact(swap_root, tmp_path):
     assert last == f"error: could not write {target}: File too large; it was left as it was"
     assert target.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["target.png"]
+def test_swap_pixel_boost_and_a_mask_image(swap_root, tmp_path):
+    target = FACES / "couple_female_left_male_right.jpg"
+    original = read_image_file(target)
+    mask = np.zeros(original.shape[:2], np.uint8)
+    mask[:, 1140:] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "out.png"
+    common = ["--source", str(FACES / "portrait_male_damon.jpg"), "--target", str(target), "--swap-model",
+              "solid_green.onnx", "--facedetection", "scrfd_2.5g_bnkps.onnx", "--face-restore-weight", "0",
+              "--input-faces-index", "0,1", "--image-format", "png"]
+    result = swap(swap_root, *common, "-o", str(out), "--pixel-boost", "512x512", "--mask", str(tmp_path / "mask.png"),
+                  "--face-mask-padding", "0,0,5,0")
+    assert result.returncode == 0, result.stderr
+    changed = (read_image_file(out) != original).any(axis=2)
+    assert changed[:, 1140:].mean() > 0.01 and not changed[:, :1140].any()
+    Image.fromarray(mask[:100]).save(tmp_path / "small.png")
+    result = swap(swap_root, *common, "-o", str(tmp_path / "x.png"), "--mask", str(tmp_path / "small.png"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: mask is 2280x100 but the image is 2280x1588; refused, not resized")

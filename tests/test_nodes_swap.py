@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from support import FACES
+from support import FACES, named
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
 from faceswap_v3.nodes.swap_faces import SwapFaces
@@ -41,10 +41,6 @@ def _models(monkeypatch, swap_root):
     monkeypatch.setenv("FACESWAP_V3_MODELS", str(swap_root))
 
 
-def outputs(node, result) -> dict:
-    return dict(zip(node.RETURN_NAMES, result))
-
-
 def api_values(**changes) -> dict:
     values = {name: default for name, (default, _) in API.items()}
     values.update(facedetection=DETECTOR, face_restore_weight=0.0, **changes)
@@ -68,15 +64,15 @@ def test_all_in_one_widgets_are_the_apis_parameters_in_order_with_its_defaults()
 def test_all_in_one_matches_the_engine_and_the_api_encoding(swap_root):
     source = read_image_file(FACES / "portrait_female_02.jpg")
     target = read_image_file(FACES / "portrait_male_damon.jpg")
-    out = outputs(FaceswapV3, FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
-                                                **api_values(image_format="png")))["image"]
+    out = named(FaceswapV3, FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
+                                              **api_values(image_format="png")))["image"]
     models = SwapModels(store=ModelStore(models_root=swap_root, allow_download=False),
                         swapper_file="inswapper_128.onnx")
     direct = run_faceswap(source, [target], FaceswapParams(**api_values(image_format="png")), models).frames[0]
     assert not np.array_equal(direct, target)  # a face was found and swapped: the comparison below means something
     assert np.array_equal(image_to_frames(out)[0], direct)
-    jpeg = outputs(FaceswapV3, FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
-                                                 **api_values(image_quality=40)))["image"]
+    jpeg = named(FaceswapV3, FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
+                                               **api_values(image_quality=40)))["image"]
     assert np.array_equal(image_to_frames(jpeg)[0], decode_image(encode_image(direct, "jpeg", 40)))
 
 
@@ -85,10 +81,10 @@ def test_detect_then_swap_nodes_equal_the_engine():
     target = frames_to_image([read_image_file(FACES / "two_men.jpg")] * 2)
     source_faces, _, _ = DetectFaces().detect(source, DETECTOR, "left-right", "no", "1,0")
     target_faces, _, _ = DetectFaces().detect(target, DETECTOR, "left-right", "no", "0,1")
-    swapped = outputs(SwapFaces, SwapFaces().swap(target, target_faces, "latent_shift.onnx",
-                                                  source_faces=source_faces))["image"]
-    by_image = outputs(SwapFaces, SwapFaces().swap(target, target_faces, "latent_shift.onnx", source_image=source,
-                                                   source_faces_index="1,0"))["image"]
+    swapped = named(SwapFaces, SwapFaces().swap(target, target_faces, "latent_shift.onnx",
+                                                source_faces=source_faces))["image"]
+    by_image = named(SwapFaces, SwapFaces().swap(target, target_faces, "latent_shift.onnx", source_image=source,
+                                                 source_faces_index="1,0"))["image"]
     assert torch.equal(swapped, by_image)
     assert not torch.equal(swapped, target)
     models = SwapModels(store=ModelStore(allow_download=False), swapper_file="latent_shift.onnx")
@@ -103,8 +99,8 @@ def test_batch_with_a_frame_without_face_passes_it_through():
     face = read_image_file(FACES / "portrait_male_damon.jpg")
     empty = np.full_like(face, 90)
     source = frames_to_image([read_image_file(FACES / "portrait_female_02.jpg")])
-    out = outputs(FaceswapV3, FaceswapV3().swap(source, frames_to_image([face, empty, face]),
-                                                **api_values(image_format="png")))["image"]
+    out = named(FaceswapV3, FaceswapV3().swap(source, frames_to_image([face, empty, face]),
+                                              **api_values(image_format="png")))["image"]
     frames = image_to_frames(out)
     assert np.array_equal(frames[1], empty)
     assert not np.array_equal(frames[0], face) and np.array_equal(frames[0], frames[2])

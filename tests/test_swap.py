@@ -214,8 +214,10 @@ def test_batch_of_frames_of_different_sizes_is_refused(models):
 def test_swapper_with_the_wrong_interface_names_file_and_expectation(models):
     wrong = SwapModels(store=models.store, swapper_file="not_a_swapper.onnx")
     rgb = read_image_file(FACES / "portrait_male_02.jpg")
-    with pytest.raises(ModelUnavailable, match=r"^not_a_swapper.onnx does not have the inswapper interface: "
-                                               r"expected inputs target \[1,3,128,128\] and source \[1,512\]"):
+    with pytest.raises(ModelUnavailable, match=r"^not_a_swapper.onnx does not have a swapper interface this pack "
+                                               r"knows: expected inswapper_128 / ReSwapper \(inputs target \[1,3,S,S\]"
+                                               r".*got inputs \[\[1, 3, 64, 64\]\], outputs \[\[1, 3, 64, 64\]\], "
+                                               r"no emap$"):
         run_faceswap(rgb, [rgb], params(), wrong)
 
 

@@ -62,12 +62,18 @@ def test_all_in_one_example_shows_every_api_parameter_with_its_default():
     links = {name: value for name, value in swap["inputs"].items() if isinstance(value, list)}
     assert set(links) == {"source_img", "target_img"}
     assert {prompt[node]["class_type"] for node, _ in links.values()} == {"LoadImage"}
-    assert {k: v for k, v in swap["inputs"].items() if k not in links} == {
+    api = {
         "input_faces_index": "0", "source_faces_index": "0", "face_restore": "codeformer-v0.1.0.pth",
         "interpolation": "Bilinear", "detection_face_order": "large-small", "facedetection": "retinaface_resnet50",
         "detect_gender_input": "no", "detect_gender_source": "no", "face_restore_weight": 0.75,
         "image_format": "jpeg", "image_quality": 95, "base64": False,
     }
+    extensions = {"pixel_boost": "128x128", "face_mask_types": "box", "face_mask_blur": 0.05,
+                  "face_mask_padding": "0", "face_mask_regions": "all", "face_occluder_model": "xseg_1.onnx",
+                  "face_parser_model": "bisenet_resnet_34.onnx"}  # issue 10's widgets, at today's behaviour
+    values = {k: v for k, v in swap["inputs"].items() if k not in links}
+    assert {k: values[k] for k in api if k in values} == api
+    assert {k: v for k, v in values.items() if k in extensions} == extensions
 
 
 def test_checker_catches_bad_values_and_links(definitions):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 _CODEFORMER_RELEASE = "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0"
 _GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
 _BUFFALO_L = "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"
+_FACEFUSION_ASSETS = "https://github.com/facefusion/facefusion-assets/releases/download"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,21 @@ _FILES = [
     ModelFile("models/buffalo_l/w600k_r50.onnx", "insightface", _BUFFALO_L, _INSIGHTFACE_LICENCE,
               sha256="4c06341c33c2ca1f86781dab0e829f88ad5b64be9fba56e56bc9ebdefc619e43",
               archive_member="w600k_r50.onnx", **_BUFFALO_L_ZIP),
+    # Face-mask models as FaceFusion publishes them (folder: face_parsing). FaceFusion ships only CRC32
+    # .hash files beside them, which this offline project could not fetch; the sizes and xseg_1's SHA-256
+    # are the values two unrelated projects agree on for the same files. HyperSwap is deliberately absent:
+    # its ResearchRAIL licence differs, so it is never downloaded for the user (models/hyperswap is yours).
+    ModelFile("xseg_1.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.1.0/xseg_1.onnx",
+              "GPL-3.0 (DeepFaceLab XSeg)",
+              sha256="c4d1498b8a03b5fe2a3a5d2ef2a0402ab03bd51edaf5b2d8d5fb764702a97dd3", size=70324286),
+    ModelFile("xseg_2.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.1.0/xseg_2.onnx",
+              "GPL-3.0 (DeepFaceLab XSeg)"),
+    ModelFile("xseg_3.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.2.0/xseg_3.onnx",
+              "GPL-3.0 (DeepFaceLab XSeg)"),
+    ModelFile("bisenet_resnet_18.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.1.0/bisenet_resnet_18.onnx",
+              "MIT (yakhyo/face-parsing)"),
+    ModelFile("bisenet_resnet_34.onnx", "face_parsing", f"{_FACEFUSION_ASSETS}/models-3.0.0/bisenet_resnet_34.onnx",
+              "MIT (yakhyo/face-parsing)", size=93632546),
 ]
 
 MODEL_FILES: dict[str, ModelFile] = {f.name: f for f in _FILES}
@@ -84,6 +100,8 @@ DETECTOR_FILES = {
     "scrfd_10g (buffalo_l)": "models/buffalo_l/det_10g.onnx",
 }
 GENDERAGE_FILE = "models/buffalo_l/genderage.onnx"
+OCCLUDER_FILES = ("xseg_1.onnx", "xseg_2.onnx", "xseg_3.onnx")
+PARSER_FILES = ("bisenet_resnet_34.onnx", "bisenet_resnet_18.onnx")
 
 
 def model_file(name: str) -> ModelFile:
