@@ -9,7 +9,7 @@ from ..pipeline.images import decode_image, encode_image
 from ..pipeline.params import FaceswapParams
 from . import comfy_env
 from .tensors import frames_to_image, image_to_frames
-from .widgets import (BASE64, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, ORDER, RESTORE_WEIGHT,
+from .widgets import (BASE64, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, ORDER, RESTORE_WEIGHT, TRACK_FACES,
                       face_restore_widget, facedetection_widget, gender_widget, index_widget)
 
 
@@ -49,16 +49,20 @@ class FaceswapV3:
                 "source_img": ("IMAGE", {"tooltip": "The face to use (its first frame)."}),
                 "target_img": ("IMAGE", {"tooltip": "The image or frames whose faces get replaced."}),
                 **api_widgets(store),
+                "track_faces": TRACK_FACES,
             },
         }
 
-    def swap(self, source_img, target_img, **api):
+    def swap(self, source_img, target_img, track_faces=False, **api):
         params = FaceswapParams.from_mapping(api)
         sources = image_to_frames(source_img)
         if not sources:
             raise BadInput("source_img is an empty batch")
         targets = image_to_frames(target_img)
         models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
-        result = run_faceswap(sources[0], targets, params, models, comfy_env.frame_progress(len(targets)))
+        result = run_faceswap(sources[0], targets, params, models, comfy_env.frame_progress(len(targets)),
+                              track_faces=track_faces)
+        for line in result.tracks:
+            comfy_env.log.info("FaceswapV3: %s", line)
         frames = [decode_image(encode_image(f, params.image_format, params.image_quality)) for f in result.frames]
         return (frames_to_image(frames),)

@@ -88,3 +88,8 @@ BASE64 = ("BOOLEAN", {"default": DEFAULTS["base64"],
                                  "the remote node share widgets; it does not change the IMAGE."})
 FIDELITY = ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
                       "tooltip": "CodeFormer only: 0 = strongest restoration, 1 = closest to the input face."})
+TRACK_FACES = ("BOOLEAN", {"default": False,
+                           "tooltip": "Batches of video frames: follow the faces picked in the first frame through "
+                                      "the batch (box overlap and landmarks), so the same person stays swapped when "
+                                      "the face order changes; a face lost for a few frames is taken back. Off: "
+                                      "every frame is numbered afresh, as the API does."})

@@ -8,14 +8,16 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image
+from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image, track_analyses
 from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
+from .frame_pipeline import RestoreFrames, RestoreQueue, read_ahead
 from .params import FaceswapParams
-from .restore import restore_faces
+from .restore import restore_frames
 from .selection import pair_indexes, parse_indexes, require_all
 from .swap import swap_frame
+from .tracking import describe_tracks
 
 log = logging.getLogger("faceswap_v3")
 
@@ -24,6 +26,7 @@ log = logging.getLogger("faceswap_v3")
 class FaceswapResult:
     frames: list[np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    tracks: list[str] = field(default_factory=list)  # with track_faces: per frame, which face each track swapped
 
 
 def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source image") -> dict[int, np.ndarray]:
@@ -39,17 +42,33 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
 
 def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
                 embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
-                restore: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
-                after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
+                restore: RestoreFrames | None = None,
+                after_frame: Callable[[int], None] | None = None, restore_batch: int = 1) -> FaceswapResult:
     """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
-    as it comes); frames without the asked-for faces pass through with a warning."""
+    as it comes); frames without the asked-for faces pass through with a warning. Swapped frames are
+    restored restore_batch faces per call of restore (frames, faces per frame) -> frames."""
     pairs_of_indexes = pair_indexes(source_indexes, target_indexes)
     swapper = models.swapper()
     result = FaceswapResult(frames=[])
+    restoring = RestoreQueue(restore, restore_batch)
+
+    def finish(done: list[tuple[int, np.ndarray]]) -> None:
+        for index, frame in done:
+            result.frames.append(frame)
+            if after_frame:
+                after_frame(index)
+
     for i, (rgb, analysis) in enumerate(zip(frames, analyses)):
         selection = analysis.selection
         pairs = [(face, embeddings[s]) for (s, _), face in zip(pairs_of_indexes, selection.picked) if face is not None]
-        if selection.missing:
+        if analysis.tracks:
+            result.tracks.append(f"frame {i}: {describe_tracks(analysis.tracks, selection.requested)}")
+        if selection.missing and analysis.tracks:
+            message = (f"frame {i}: no face followed for input_faces_index {', '.join(map(str, selection.missing))} "
+                       "(track_faces), left untouched")
+            result.warnings.append(message)
+            log.warning(message)
+        elif selection.missing:
             prefix = f"frame {i}: " if len(frames) > 1 else ""
             found = "no face" if selection.available == 0 else f"only {selection.available} face(s)"
             message = (f"{prefix}target has {found} after filtering; input_faces_index asks for "
@@ -57,30 +76,36 @@ def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_i
             result.warnings.append(message)
             log.warning(message)
         out = swap_frame(rgb, pairs, swapper) if pairs else rgb
-        if restore is not None and pairs:
-            out = restore(out, [face for face, _ in pairs])
-        result.frames.append(out)
-        if after_frame:
-            after_frame(i)
+        finish(restoring.push(i, out, [face for face, _ in pairs]))
+    finish(restoring.flush())
     return result
 
 
-def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0.5):
-    """The restore step the parameters ask for, or None when face_restore_weight is 0 (nothing loads)."""
+def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0.5,
+                 batch_faces: int = 1) -> RestoreFrames | None:
+    """The restore step the parameters ask for, or None when face_restore_weight is 0 (nothing loads).
+    It restores the swapped frames it is given in place (they are the swap's own copies)."""
     if params.face_restore_weight == 0:
         return None
     restorer = models.restorer(params.face_restore)
 
-    def restore(rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
-        return restore_faces(rgb, faces, lambda crop: restorer.restore(crop, fidelity),
-                             params.face_restore_weight, params.interpolation)
+    def restore(frames: list[np.ndarray], faces: list[list[Face]]) -> list[np.ndarray]:
+        return restore_frames(frames, faces, lambda crops: restorer.restore_batch(crops, fidelity),
+                              params.face_restore_weight, params.interpolation, batch_faces, in_place=True)
 
     return restore
 
 
 def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params: FaceswapParams,
-                 models: SwapModels, after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
-    """The API's job on one source image and one or more target frames."""
+                 models: SwapModels, after_frame: Callable[[int], None] | None = None,
+                 track_faces: bool = False, pipelined: bool = True) -> FaceswapResult:
+    """The API's job on one source image and one or more target frames.
+
+    track_faces: follow the first frame's picked faces through the batch (tracking.py) instead of
+    numbering every frame afresh. pipelined: analyse frame k+1 on a worker thread while frame k is
+    swapped, and restore as many faces per call as the restorer takes well; False runs every stage
+    strictly one after another, one face per restorer call (same frames where the restorer's batch
+    is one face, as on the CPU)."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
     sizes = {frame.shape for frame in target_frames}
@@ -96,7 +121,12 @@ def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params
     source = FaceSet(source_request, [source_rgb],
                      [analyze_image(source_rgb, source_request, models.store, models.device)])
     embeddings = source_embeddings(source, models)
-    restore = make_restore(models, params)
+    batch_faces = models.restorer(params.face_restore).batch_size if pipelined and params.face_restore_weight else 1
+    restore = make_restore(models, params, batch_faces=batch_faces)
     analyses = (analyze_image(frame, target_request, models.store, models.device) for frame in target_frames)
+    if track_faces:
+        analyses = track_analyses(analyses)
+    if pipelined:
+        analyses = read_ahead(analyses)
     return swap_frames(target_frames, analyses, parse_indexes(params.input_faces_index, "input_faces_index"),
-                       embeddings, source_indexes, models, restore, after_frame)
+                       embeddings, source_indexes, models, restore, after_frame, batch_faces)

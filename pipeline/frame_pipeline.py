@@ -1,0 +1,61 @@
+"""Overlapping the stages of a batch of frames: frame k+1 is decoded and analysed on a worker thread
+while frame k is swapped (onnxruntime and torch release the GIL while they run), and swapped frames
+wait in a queue until enough faces are gathered for one batched restorer call."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
+
+import numpy as np
+
+from .face import Face
+
+T = TypeVar("T")
+_END = object()
+
+
+def read_ahead(items: Iterable[T]) -> Iterator[T]:
+    """Yield the items of a lazy iterable, computing the next one on a worker thread while the caller
+    works on the current one. One worker advances the iterable, in order, so a stateful generator
+    (a face tracker) sees its frames one by one; its exceptions reach the caller in frame order."""
+    iterator = iter(items)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-v3-read-ahead")
+    try:
+        future = pool.submit(next, iterator, _END)
+        while True:
+            item = future.result()
+            if item is _END:
+                return
+            future = pool.submit(next, iterator, _END)  # frame k+1 starts before frame k is handed over
+            yield item
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+RestoreFrames = Callable[[list[np.ndarray], list[list[Face]]], list[np.ndarray]]
+
+
+class RestoreQueue:
+    """Swapped frames, in order, waiting for a restorer call that takes up to batch_faces faces.
+
+    push() a frame with the faces to restore in it (none: it passes, in order); it returns the frames
+    that are finished, with their indexes. flush() restores whatever is left."""
+
+    def __init__(self, restore: RestoreFrames | None, batch_faces: int = 1) -> None:
+        if batch_faces < 1:
+            raise ValueError(f"batch_faces must be at least 1, got {batch_faces}")
+        self.restore, self.batch_faces = restore, batch_faces
+        self._waiting: list[tuple[int, np.ndarray, list[Face]]] = []
+
+    def push(self, index: int, frame: np.ndarray, faces: list[Face]) -> list[tuple[int, np.ndarray]]:
+        self._waiting.append((index, frame, faces if self.restore is not None else []))
+        if sum(len(f) for _, _, f in self._waiting) >= self.batch_faces or not any(f for _, _, f in self._waiting):
+            return self.flush()
+        return []
+
+    def flush(self) -> list[tuple[int, np.ndarray]]:
+        waiting, self._waiting = self._waiting, []
+        with_faces = [(frame, faces) for _, frame, faces in waiting if faces]
+        restored = iter(self.restore([f for f, _ in with_faces], [f for _, f in with_faces]) if with_faces else [])
+        return [(index, next(restored) if faces else frame) for index, frame, faces in waiting]
