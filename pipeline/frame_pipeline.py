@@ -40,7 +40,8 @@ class RestoreQueue:
     """Swapped frames, in order, waiting for a restorer call that takes up to batch_faces faces.
 
     push() a frame with the faces to restore in it (none: it passes, in order); it returns the frames
-    that are finished, with their indexes. flush() restores whatever is left."""
+    that are finished, with their indexes. A frame's faces are never split between two restore
+    calls (unless they alone are more than batch_faces). flush() restores whatever is left."""
 
     def __init__(self, restore: RestoreFrames | None, batch_faces: int = 1) -> None:
         if batch_faces < 1:
@@ -49,10 +50,15 @@ class RestoreQueue:
         self._waiting: list[tuple[int, np.ndarray, list[Face]]] = []
 
     def push(self, index: int, frame: np.ndarray, faces: list[Face]) -> list[tuple[int, np.ndarray]]:
-        self._waiting.append((index, frame, faces if self.restore is not None else []))
-        if sum(len(f) for _, _, f in self._waiting) >= self.batch_faces or not any(f for _, _, f in self._waiting):
-            return self.flush()
-        return []
+        faces = faces if self.restore is not None else []
+        done = self.flush() if self._faces() and self._faces() + len(faces) > self.batch_faces else []
+        self._waiting.append((index, frame, faces))
+        if self._faces() >= self.batch_faces or not self._faces():
+            done += self.flush()
+        return done
+
+    def _faces(self) -> int:
+        return sum(len(faces) for _, _, faces in self._waiting)
 
     def flush(self) -> list[tuple[int, np.ndarray]]:
         waiting, self._waiting = self._waiting, []
