@@ -8,7 +8,7 @@ from ..pipeline.faceswap import run_faceswap
 from ..pipeline.images import decode_image, encode_image
 from ..pipeline.params import FaceswapParams
 from . import comfy_env
-from .tensors import frames_to_image, image_to_frames
+from .tensors import frames_to_image, image_to_frames, image_to_lazy_frames
 from .widgets import (BASE64, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, ORDER, RESTORE_WEIGHT, TRACK_FACES,
                       face_restore_widget, facedetection_widget, gender_widget, index_widget)
 
@@ -58,7 +58,7 @@ class FaceswapV3:
         sources = image_to_frames(source_img)
         if not sources:
             raise BadInput("source_img is an empty batch")
-        targets = image_to_frames(target_img)
+        targets = image_to_lazy_frames(target_img)
         models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
         result = run_faceswap(sources[0], targets, params, models, comfy_env.frame_progress(len(targets)),
                               track_faces=track_faces)

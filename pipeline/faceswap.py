@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image, track_a
 from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
-from .frame_pipeline import RestoreFrames, RestoreQueue, read_ahead
+from .frame_pipeline import RestoreFrames, RestoreQueue, frame_shapes, read_ahead
 from .params import FaceswapParams
 from .restore import restore_frames
 from .selection import pair_indexes, parse_indexes, require_all
@@ -40,7 +40,7 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
     return {index: recognizer.embed(rgb, face) for index, face in zip(selection.requested, faces)}
 
 
-def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
+def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
                 embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
                 restore: RestoreFrames | None = None,
                 after_frame: Callable[[int], None] | None = None, restore_batch: int = 1) -> FaceswapResult:
@@ -58,7 +58,7 @@ def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_i
             if after_frame:
                 after_frame(index)
 
-    for i, (rgb, analysis) in enumerate(zip(frames, analyses)):
+    for i, (analysis, rgb) in enumerate(zip(analyses, frames)):  # analysis first: it decodes a lazy frame
         selection = analysis.selection
         pairs = [(face, embeddings[s]) for (s, _), face in zip(pairs_of_indexes, selection.picked) if face is not None]
         if analysis.tracks:
@@ -96,7 +96,7 @@ def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0
     return restore
 
 
-def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params: FaceswapParams,
+def run_faceswap(source_rgb: np.ndarray, target_frames: Sequence[np.ndarray], params: FaceswapParams,
                  models: SwapModels, after_frame: Callable[[int], None] | None = None,
                  track_faces: bool = False, pipelined: bool = True) -> FaceswapResult:
     """The API's job on one source image and one or more target frames.
@@ -108,7 +108,7 @@ def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params
     is one face, as on the CPU)."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
-    sizes = {frame.shape for frame in target_frames}
+    sizes = frame_shapes(target_frames)
     if len(sizes) > 1:
         raise BadInput(f"the target frames differ in size ({', '.join(f'{s[1]}x{s[0]}' for s in sorted(sizes))}); "
                        "resize them to one size first")

@@ -4,6 +4,9 @@ wait in a queue until enough faces are gathered for one batched restorer call.""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -31,6 +34,42 @@ def read_ahead(items: Iterable[T]) -> Iterator[T]:
             yield item
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class LazyFrames(Sequence):
+    """A batch of frames decoded when first asked for (so decoding frame k+1 overlaps the swap of
+    frame k), the last few kept so the analysis and the swap of a frame decode it once.
+
+    decode(i) must give an RGB uint8 array of the declared shape (height, width, 3)."""
+
+    def __init__(self, count: int, shape: tuple[int, ...], decode: Callable[[int], np.ndarray], keep: int = 4) -> None:
+        self.count, self.shape, self._decode, self._keep = count, tuple(shape), decode, keep
+        self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not -self.count <= index < self.count:
+            raise IndexError(f"frame {index} of a batch of {self.count}")
+        index %= self.count
+        with self._lock:
+            if index in self._kept:
+                return self._kept[index]
+        frame = self._decode(index)
+        if frame.shape != self.shape:
+            raise ValueError(f"frame {index} decoded to shape {frame.shape}, expected {self.shape}")
+        with self._lock:
+            self._kept[index] = frame
+            while len(self._kept) > self._keep:
+                self._kept.popitem(last=False)
+        return frame
+
+
+def frame_shapes(frames: Sequence[np.ndarray]) -> set[tuple[int, ...]]:
+    """The distinct shapes of a batch's frames, without decoding LazyFrames."""
+    return {frames.shape} if isinstance(frames, LazyFrames) else {frame.shape for frame in frames}
 
 
 RestoreFrames = Callable[[list[np.ndarray], list[list[Face]]], list[np.ndarray]]

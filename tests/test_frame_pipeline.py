@@ -16,7 +16,7 @@ from faceswap_v3.pipeline.detectors import load_detector
 from faceswap_v3.pipeline.engine import SwapModels
 from faceswap_v3.pipeline.faceswap import run_faceswap, source_embeddings, swap_frames
 from faceswap_v3.pipeline.analysis import FaceSet
-from faceswap_v3.pipeline.frame_pipeline import RestoreQueue, read_ahead
+from faceswap_v3.pipeline.frame_pipeline import LazyFrames, RestoreQueue, read_ahead
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
@@ -84,6 +84,23 @@ def test_pipelined_run_gives_the_sequential_runs_frames_bit_for_bit(clip, models
             assert np.array_equal(a, b)
             assert (a != before).any(axis=2).mean() > 0.01  # the faces really were swapped
         assert sequential.warnings == pipelined.warnings and sequential.tracks == pipelined.tracks
+
+
+def test_lazy_frames_are_decoded_once_each_on_the_analysis_thread(clip, models):
+    decoded = []
+
+    def decode(i):
+        decoded.append((i, threading.current_thread() is threading.main_thread()))
+        return clip.frames[i]
+
+    lazy = LazyFrames(len(clip.frames), clip.frames[0].shape, decode)
+    source = read_image_file(FACES / "portrait_female_02.jpg")
+    result = run_faceswap(source, lazy, params(input_faces_index="0"), models)
+    assert decoded == [(i, False) for i in range(len(clip.frames))]
+    expected = run_faceswap(source, clip.frames, params(input_faces_index="0"), models)
+    assert all(np.array_equal(a, b) for a, b in zip(result.frames, expected.frames))
+    with pytest.raises(IndexError):
+        lazy[len(clip.frames)]
 
 
 def test_frame_k_plus_1_is_analysed_before_frame_k_swap_finishes(clip, models, monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 from support import FACES, REPO
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
-from faceswap_v3.nodes.tensors import frames_to_image
+from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
 from faceswap_v3.pipeline.engine import SwapModels
 from faceswap_v3.pipeline.face import Face
 from faceswap_v3.pipeline.faceswap import run_faceswap
@@ -169,3 +169,23 @@ def test_track_faces_widget_is_last_and_off_by_default():
         required = node.INPUT_TYPES()["required"]
         assert list(required)[-1] == "track_faces"
         assert required["track_faces"][0] == "BOOLEAN" and required["track_faces"][1]["default"] is False
+
+
+def test_the_all_in_one_node_follows_the_leader_with_track_faces(clip, swap_root, tmp_path, monkeypatch):
+    import standins
+
+    (tmp_path / "insightface").mkdir()
+    (tmp_path / "facedetection").symlink_to(swap_root / "facedetection", target_is_directory=True)
+    (tmp_path / "insightface" / "models").symlink_to(swap_root / "insightface" / "models", target_is_directory=True)
+    standins.inswapper(tmp_path / "insightface" / "inswapper_128.onnx", "solid", colour=(0.0, 1.0, 0.0))
+    monkeypatch.setenv("FACESWAP_V3_MODELS", str(tmp_path))
+    source = frames_to_image([read_image_file(FACES / "portrait_female_02.jpg")])
+    api = {"input_faces_index": "0", "source_faces_index": "0", "face_restore": "codeformer-v0.1.0.pth",
+           "interpolation": "Bilinear", "detection_face_order": "large-small", "facedetection": DETECTOR,
+           "detect_gender_input": "no", "detect_gender_source": "no", "face_restore_weight": 0.0,
+           "image_format": "png", "image_quality": 95, "base64": False}
+    frames = clip.frames[4:10]  # the size order flips and the leader hides in these
+    (image,) = FaceswapV3().swap(source, frames_to_image(frames), track_faces=True, **api)
+    shifted = type(clip)(frames, clip.cameras[4:10], clip.zooms[4:10], {t - 4: f for t, f in clip.hidden.items()})
+    assert green_people(shifted, image_to_frames(image)) == [
+        set() if t + 4 in clip.hidden else {LEADER} for t in range(6)]
