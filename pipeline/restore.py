@@ -89,23 +89,9 @@ class Restorer:
 
 def restore_faces(rgb: np.ndarray, faces: list[Face], restore: Callable[[np.ndarray], np.ndarray],
                   weight: float, interpolation: str = "Bilinear") -> np.ndarray:
-    """out = weight * restored + (1 - weight) * unrestored, per face, pasted back softly."""
-    check_choice("interpolation", interpolation, INTERPOLATIONS)
-    if not 0.0 <= weight <= 1.0:
-        raise BadInput(f"face_restore_weight must be between 0 and 1, got {weight}")
-    if weight == 0 or not faces:
-        return rgb
-    flag = INTERPOLATION_FLAGS[interpolation]
-    out = rgb.copy()
-    for face in faces:
-        matrix = ffhq_matrix(face.landmarks, RESTORE_SIZE)
-        crop = warp_crop(out, matrix, RESTORE_SIZE, flag)
-        restored = restore(crop)
-        if weight < 1.0:
-            restored = (weight * restored.astype(np.float32) + (1 - weight) * crop.astype(np.float32) + 0.5)
-            restored = restored.clip(0, 255).astype(np.uint8)
-        paste_crop(out, restored, matrix, flag, in_place=True)
-    return out
+    """out = weight * restored + (1 - weight) * unrestored, per face, pasted back softly (a copy)."""
+    return restore_frames([rgb], [faces], lambda crops: np.stack([restore(crop) for crop in crops]), weight,
+                          interpolation, batch_faces=max(1, len(faces)))[0]
 
 
 def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_batch: Callable[[np.ndarray], np.ndarray],
@@ -113,12 +99,14 @@ def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_ba
                    in_place: bool = False) -> list[np.ndarray]:
     """restore_faces over several frames, with the faces of all of them going to restore_batch
     ((N, 512, 512, 3) crops -> N restored crops) at most batch_faces at a time. Every crop is cut
-    before any is pasted back, so where two faces' crops overlap the result can differ slightly from
-    restore_faces, which cuts each crop after pasting the one before. in_place: reuse the frames."""
+    before any is pasted back (where two faces' crops overlap, the later one sees the earlier face
+    unrestored). A frame with nothing to restore comes back as it is; the others are copies, unless
+    in_place."""
     check_choice("interpolation", interpolation, INTERPOLATIONS)
     if not 0.0 <= weight <= 1.0:
         raise BadInput(f"face_restore_weight must be between 0 and 1, got {weight}")
-    outs = frames if in_place else [frame.copy() for frame in frames]
+    outs = [frame if in_place or not frame_faces or weight == 0 else frame.copy()
+            for frame, frame_faces in zip(frames, faces)]
     if weight == 0:
         return outs
     flag = INTERPOLATION_FLAGS[interpolation]
