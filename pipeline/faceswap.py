@@ -63,16 +63,13 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
         pairs = [(face, embeddings[s]) for (s, _), face in zip(pairs_of_indexes, selection.picked) if face is not None]
         if analysis.tracks:
             result.tracks.append(f"frame {i}: {describe_tracks(analysis.tracks, selection.requested)}")
-        if selection.missing and analysis.tracks:
-            message = (f"frame {i}: no face followed for input_faces_index {', '.join(map(str, selection.missing))} "
-                       "(track_faces), left untouched")
-            result.warnings.append(message)
-            log.warning(message)
-        elif selection.missing:
-            prefix = f"frame {i}: " if len(frames) > 1 else ""
+        if selection.missing:
+            prefix = f"frame {i}: " if len(frames) > 1 or analysis.tracks else ""
+            missing = ", ".join(map(str, selection.missing))
             found = "no face" if selection.available == 0 else f"only {selection.available} face(s)"
-            message = (f"{prefix}target has {found} after filtering; input_faces_index asks for "
-                       f"{', '.join(map(str, selection.missing))}, left untouched")
+            message = (f"{prefix}no face followed for input_faces_index {missing} (track_faces), left untouched"
+                       if analysis.tracks else
+                       f"{prefix}target has {found} after filtering; input_faces_index asks for {missing}, left untouched")
             result.warnings.append(message)
             log.warning(message)
         out = swap_frame(rgb, pairs, swapper) if pairs else rgb
@@ -128,5 +125,8 @@ def run_faceswap(source_rgb: np.ndarray, target_frames: Sequence[np.ndarray], pa
         analyses = track_analyses(analyses)
     if pipelined:
         analyses = read_ahead(analyses)
-    return swap_frames(target_frames, analyses, parse_indexes(params.input_faces_index, "input_faces_index"),
-                       embeddings, source_indexes, models, restore, after_frame, batch_faces)
+    try:
+        return swap_frames(target_frames, analyses, parse_indexes(params.input_faces_index, "input_faces_index"),
+                           embeddings, source_indexes, models, restore, after_frame, batch_faces)
+    finally:
+        analyses.close()  # on Cancel or an error: the worker stops after the frame it is on

@@ -146,6 +146,23 @@ def test_frame_k_plus_1_is_analysed_before_frame_k_swap_finishes(clip, models, m
         assert overlapped == [pipelined] * (len(frames) - 1)
 
 
+def test_cancel_stops_the_analysis_thread_after_the_frame_it_is_on(clip, models, monkeypatch):
+    detector = load_detector(DETECTOR, models.store, models.device)
+    real_detect, analysed = detector.detect, []
+    monkeypatch.setattr(detector, "detect", lambda rgb: analysed.append(1) or real_detect(rgb))
+
+    def cancel_after_frame_1(i):
+        if i == 1:
+            raise InterruptedError("cancelled")
+
+    source = read_image_file(FACES / "portrait_female_02.jpg")
+    with pytest.raises(InterruptedError):
+        run_faceswap(source, clip.frames, params(input_faces_index="0"), models, after_frame=cancel_after_frame_1)
+    assert not [t for t in threading.enumerate() if t.name.startswith("faceswap-v3-read-ahead")]
+    # the source, frames 0 and 1, and frame 2 if the worker had begun it before the cancel; never 3, 4 or 5
+    assert 1 + 2 <= len(analysed) <= 1 + 3
+
+
 def invert(crops: np.ndarray) -> np.ndarray:
     return 255 - crops
 
