@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch
+from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch, track_analyses
 from ..pipeline.engine import SwapModels
 from ..pipeline.preview import draw_faces
 from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
+from ..pipeline.tracking import describe_tracks
 from . import comfy_env
 from .face_model_nodes import FACE_MODEL
 from .tensors import frames_to_image, image_to_frames
-from .widgets import FACE_SELECTOR, FRAMES, ORDER, REFERENCE_DISTANCE, facedetection_widget, gender_widget, index_widget
+from .widgets import (FACE_SELECTOR, FRAMES, ORDER, REFERENCE_DISTANCE, TRACK_FACES, facedetection_widget, gender_widget,
+                      index_widget)
 
 FACES = "FSV3_FACES"
 
@@ -45,11 +47,13 @@ class DetectFaces:
                                                          "chosen by faces_index (first frame)."}),
                 "reference_face_model": (FACE_MODEL, {"tooltip": "face_selector reference: instead of "
                                                                  "reference_image, a face model."}),
+                "track_faces": TRACK_FACES,
             },
         }
 
     def detect(self, image, facedetection, detection_face_order, detect_gender, faces_index, face_selector="index",
-               reference_distance=DEFAULT_REFERENCE_DISTANCE, reference_image=None, reference_face_model=None):
+               reference_distance=DEFAULT_REFERENCE_DISTANCE, reference_image=None, reference_face_model=None,
+               track_faces=False):
         frames = image_to_frames(image)
         request = AnalysisRequest(facedetection=facedetection, detection_face_order=detection_face_order,
                                   detect_gender=detect_gender, faces_index=faces_index)
@@ -62,6 +66,8 @@ class DetectFaces:
         if reference is not None:
             face_set = FaceSet(request, face_set.frames,
                                [reference.apply(rgb, a, models) for rgb, a in zip(frames, face_set.analyses)])
+        if track_faces:
+            face_set.analyses = list(track_analyses(face_set.analyses))
         previews = []
         for i, (rgb, analysis) in enumerate(zip(frames, face_set.analyses)):
             selection = analysis.selection
@@ -74,5 +80,8 @@ class DetectFaces:
             matched = [sum(f is not None for f in a.selection.picked) for a in face_set.analyses]
             info += f"; reference mode: faces matched per frame: {', '.join(map(str, matched[:16]))}" \
                     f"{' ...' if len(matched) > 16 else ''}"
+        if track_faces:
+            info += "".join(f"\nframe {i}: {describe_tracks(a.tracks, a.selection.requested)}"
+                            for i, a in enumerate(face_set.analyses))
         comfy_env.log.info("DetectFaces: %s", info)
         return (face_set, frames_to_image(previews), info)

@@ -12,10 +12,11 @@ from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
 from ..pipeline.similarity import describe_similarities
 from . import comfy_env
 from .face_model_nodes import FACE_MODEL
-from .tensors import arrays_to_mask, frames_to_image, image_to_frames, mask_to_array
+from .tensors import arrays_to_mask, frames_to_image, image_to_frames, image_to_lazy_frames, mask_to_array
 from .widgets import (BASE64, FACE_SELECTOR, FACE_SIMILARITY_TOOLTIP, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, MASK,
-                      MASK_WIDGET_NAMES, ORDER, PIXEL_BOOST, REFERENCE_DISTANCE, RESTORE_WEIGHT, face_restore_widget,
-                      facedetection_widget, gender_widget, index_widget, list_outputs, mask_options, mask_widgets)
+                      MASK_WIDGET_NAMES, ORDER, PIXEL_BOOST, REFERENCE_DISTANCE, RESTORE_WEIGHT, TRACK_FACES,
+                      face_restore_widget, facedetection_widget, gender_widget, index_widget, list_outputs,
+                      mask_options, mask_widgets)
 
 
 def api_widgets(store) -> dict:
@@ -71,12 +72,13 @@ class FaceswapV3:
                                                                  "reference_image, a face model."}),
                 "face_selector": FACE_SELECTOR,
                 "reference_distance": REFERENCE_DISTANCE,
+                "track_faces": TRACK_FACES,
             },
         }
 
     def swap(self, source_img=None, target_img=None, source_face_model=None, reference_image=None,
              reference_face_model=None, face_selector="index", reference_distance=DEFAULT_REFERENCE_DISTANCE,
-             mask=None, **api):
+             track_faces=False, mask=None, **api):
         masks = mask_options({name: api.pop(name) for name in MASK_WIDGET_NAMES if name in api})
         params = FaceswapParams.from_mapping(api)
         if target_img is None:
@@ -86,7 +88,7 @@ class FaceswapV3:
         sources = image_to_frames(source_img) if source_img is not None else [None]
         if not sources:
             raise BadInput("source_img is an empty batch")
-        targets = image_to_frames(target_img)
+        targets = image_to_lazy_frames(target_img)
         models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
         reference_request = AnalysisRequest(params.facedetection, params.detection_face_order,
                                             params.detect_gender_input, params.input_faces_index, "input_faces_index")
@@ -95,7 +97,9 @@ class FaceswapV3:
                                        reference_face_model, reference_request, models)
         result = run_faceswap(sources[0], targets, params, models, comfy_env.frame_progress(len(targets)),
                               source_model=source_face_model, reference=reference, masks=masks,
-                              mask=mask_to_array(mask))
+                              mask=mask_to_array(mask), track_faces=track_faces)
         comfy_env.log.info("Faceswap V3: %s", describe_similarities(result.face_similarities))
+        for line in result.tracks:
+            comfy_env.log.info("FaceswapV3: %s", line)
         frames = [decode_image(encode_image(f, params.image_format, params.image_quality)) for f in result.frames]
         return (frames_to_image(frames), arrays_to_mask(result.masks), result.similarity_per_frame)

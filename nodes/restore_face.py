@@ -6,7 +6,7 @@ from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
 from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
 from ..pipeline.mask_input import frame_masks
-from ..pipeline.restore import restore_faces
+from ..pipeline.restore import restore_frames
 from . import comfy_env
 from .detect_faces import FACES
 from .tensors import frames_to_image, image_to_frames, mask_to_array
@@ -61,8 +61,9 @@ class RestoreFace:
                 chosen = [f for f in faces.analyses[i].selection.picked if f is not None]
             else:
                 chosen = list(analyze_image(rgb, request, store, models.device).selection.candidates)
-            out.append(restore_faces(rgb, chosen, lambda crop: restorer.restore(crop, codeformer_fidelity),
-                                     face_restore_weight, interpolation, keeps[i] if keeps else None))
+            out += restore_frames([rgb], [chosen], lambda crops: restorer.restore_batch(crops, codeformer_fidelity),
+                                  face_restore_weight, interpolation, restorer.batch_size,
+                                  masks=[(keeps[i] if keeps else None, None)])
             if after_frame:
                 after_frame(i)
         return (frames_to_image(out),)

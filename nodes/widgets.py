@@ -164,3 +164,8 @@ FACE_SIMILARITY_TOOLTIP = ("Per frame: ArcFace cosine between the source identit
 def list_outputs(return_names: tuple[str, ...]) -> tuple[bool, ...]:
     """OUTPUT_IS_LIST for a swapping node: face_similarity is one FLOAT per frame, the rest are whole batches."""
     return tuple(name == "face_similarity" for name in return_names)
+TRACK_FACES = ("BOOLEAN", {"default": False,
+                           "tooltip": "Batches of video frames: follow the faces picked in the first frame through "
+                                      "the batch (box overlap and landmarks), so the same person stays swapped when "
+                                      "the face order changes; a face lost for a few frames is taken back. Off: "
+                                      "every frame is numbered afresh, as the API does."})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from .models.registry import GENDERAGE_FILE
 from .models.store import ModelStore
 from .options import DEFAULTS, GENDER_FILTERS, check_choice
 from .selection import Selection, parse_indexes, select_faces
+from .tracking import FaceTracker, TrackedPick
 
 _genderage: dict[str, GenderAgeModel] = {}
 
@@ -34,6 +36,7 @@ class Analysis:
     image_size: tuple[int, int]
     runs_on: list[str] = field(default_factory=list)
     detected: int = 0  # faces found before the gender filter
+    tracks: tuple[TrackedPick, ...] = ()  # with track_faces: what each requested index's track did
 
 
 def genderage_model(store: ModelStore) -> GenderAgeModel:
@@ -92,3 +95,12 @@ def analyze_batch(frames: list[np.ndarray], request: AnalysisRequest, store: Mod
         if after_frame:
             after_frame(i)
     return FaceSet(request=request, frames=list(frames), analyses=analyses)
+
+
+def track_analyses(analyses: Iterable[Analysis]) -> Iterator[Analysis]:
+    """track_faces: each frame picks the faces followed from the first frame's picks (tracking.py)
+    instead of numbering its faces afresh. Lazy, so frames can be analysed as they come."""
+    tracker = FaceTracker()
+    for analysis in analyses:
+        selection, picks = tracker.follow(analysis.selection)
+        yield replace(analysis, selection=selection, tracks=tuple(picks))

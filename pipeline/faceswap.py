@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image
+from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image, track_analyses
 from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
 from .face_masks import MaskOptions
 from .face_model import FaceModel, face_model_embeddings
-from .params import FaceswapParams
-from .reference import ReferenceSelector
-from .restore import restore_faces
+from .frame_pipeline import RestoreFrames, RestoreQueue, frame_shapes, read_ahead
 from .mask_input import frame_masks
+from .params import FaceswapParams
 from .pixel_boost import check_boost, parse_pixel_boost
+from .reference import ReferenceSelector
+from .restore import restore_frames
 from .selection import pair_indexes, parse_indexes, require_all
 from .similarity import cosine_similarity, frame_similarity
 from .swap import SwapOptions, swap_frame
+from .tracking import describe_tracks
 
 log = logging.getLogger("faceswap_v3")
 
@@ -33,6 +35,7 @@ class FaceswapResult:
     # per frame, the ArcFace cosine between each swapped face (as output) and its source identity
     face_similarities: list[list[float]] = field(default_factory=list)
     masks: list[np.ndarray] = field(default_factory=list)  # per frame: float32 (H, W), the union of paste weights
+    tracks: list[str] = field(default_factory=list)  # with track_faces: per frame, which face each track swapped
 
     @property
     def similarity_per_frame(self) -> list[float]:
@@ -50,79 +53,100 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
     return {index: recognizer.embed(rgb, face) for index, face in zip(selection.requested, faces)}
 
 
-def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
+def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
                 embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
-                restore: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
+                restore: RestoreFrames | None = None,
                 after_frame: Callable[[int], None] | None = None, options: SwapOptions | None = None,
-                mask: np.ndarray | None = None, measure_similarity: bool = True) -> FaceswapResult:
+                mask: np.ndarray | None = None, measure_similarity: bool = True,
+                restore_batch: int = 1) -> FaceswapResult:
     """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
-    as it comes); frames without the asked-for faces pass through with a warning.
+    as it comes); frames without the asked-for faces pass through with a warning. Swapped frames are
+    restored restore_batch faces per call of restore (frames, faces per frame, masks per frame) -> frames.
 
     target_indexes: what the selections' requested values are (target face indexes, or reference labels
     in reference mode); each picked face gets the source its requested value pairs with.
     options: pixel boost and face masks; mask: the user's (H, W) or (B, H, W) 0..1 mask, 0 = never change."""
     source_of = {t: s for s, t in pair_indexes(source_indexes, target_indexes)}
     options = options or SwapOptions()
-    keeps = frame_masks(mask, len(frames), frames[0].shape) if mask is not None and frames else None
+    keeps = frame_masks(mask, len(frames), frames[0].shape) if mask is not None and len(frames) else None
     swapper = models.swapper()
     boost = check_boost(parse_pixel_boost(options.pixel_boost), swapper.crop_size, swapper.name) * swapper.crop_size
     masker = models.masker(options.masks)
     recognizer = models.recognizer() if measure_similarity else None
     result = FaceswapResult(frames=[])
-    for i, (rgb, analysis) in enumerate(zip(frames, analyses)):
+    restoring = RestoreQueue(restore, restore_batch)
+    swapped: dict[int, list[tuple[Face, np.ndarray]]] = {}  # frame index -> its pairs, until the frame is finished
+
+    def finish(done: list[tuple[int, np.ndarray]]) -> None:
+        for index, frame in done:
+            result.frames.append(frame)
+            pairs = swapped.pop(index)
+            if recognizer is not None:
+                result.face_similarities.append([cosine_similarity(recognizer.embed(frame, face), embedding)
+                                                 for face, embedding in pairs])
+            if after_frame:
+                after_frame(index)
+
+    for i, (analysis, rgb) in enumerate(zip(analyses, frames)):  # analysis first: it decodes a lazy frame
         selection = analysis.selection
         pairs = [(face, embeddings[source_of[t]]) for t, face in zip(selection.requested, selection.picked)
                  if face is not None]
+        if analysis.tracks:
+            result.tracks.append(f"frame {i}: {describe_tracks(analysis.tracks, selection.requested)}")
         if selection.missing:
-            prefix = f"frame {i}: " if len(frames) > 1 else ""
+            prefix = f"frame {i}: " if len(frames) > 1 or analysis.tracks else ""
+            missing = ", ".join(map(str, selection.missing))
             found = "no face" if selection.available == 0 else f"only {selection.available} face(s)"
-            reason = selection.missing_reason or (f"target has {found} after filtering; input_faces_index asks "
-                                                  f"for {', '.join(map(str, selection.missing))}")
+            reason = selection.missing_reason or (
+                f"no face followed for input_faces_index {missing} (track_faces)" if analysis.tracks else
+                f"target has {found} after filtering; input_faces_index asks for {missing}")
             message = f"{prefix}{reason}, left untouched"
             result.warnings.append(message)
             log.warning(message)
         keep = keeps[i] if keeps else None
         coverage = np.zeros(rgb.shape[:2], np.float32)
         out = swap_frame(rgb, pairs, swapper, boost, masker, keep, coverage) if pairs else rgb
-        if restore is not None and pairs:
-            out = restore(out, [face for face, _ in pairs], keep=keep, coverage=coverage)
-        result.frames.append(out)
         result.masks.append(coverage)
-        if recognizer is not None:
-            result.face_similarities.append([cosine_similarity(recognizer.embed(out, face), embedding)
-                                             for face, embedding in pairs])
-        if after_frame:
-            after_frame(i)
+        swapped[i] = pairs
+        finish(restoring.push(i, out, [face for face, _ in pairs], (keep, coverage)))
+    finish(restoring.flush())
     return result
 
 
-def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0.5):
-    """The restore step the parameters ask for, or None when face_restore_weight is 0 (nothing loads)."""
+def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0.5,
+                 batch_faces: int = 1) -> RestoreFrames | None:
+    """The restore step the parameters ask for, or None when face_restore_weight is 0 (nothing loads).
+    It restores the swapped frames it is given in place (they are the swap's own copies)."""
     if params.face_restore_weight == 0:
         return None
     restorer = models.restorer(params.face_restore)
 
-    def restore(rgb: np.ndarray, faces: list[Face], keep: np.ndarray | None = None,
-                coverage: np.ndarray | None = None) -> np.ndarray:
-        return restore_faces(rgb, faces, lambda crop: restorer.restore(crop, fidelity),
-                             params.face_restore_weight, params.interpolation, keep, coverage)
+    def restore(frames: list[np.ndarray], faces: list[list[Face]], masks=None) -> list[np.ndarray]:
+        return restore_frames(frames, faces, lambda crops: restorer.restore_batch(crops, fidelity),
+                              params.face_restore_weight, params.interpolation, batch_faces, in_place=True,
+                              masks=masks)
 
     return restore
 
 
-def run_faceswap(source_rgb: np.ndarray | None, target_frames: list[np.ndarray], params: FaceswapParams,
+def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarray], params: FaceswapParams,
                  models: SwapModels, after_frame: Callable[[int], None] | None = None, *,
                  source_model: FaceModel | None = None, reference: ReferenceSelector | None = None,
                  masks: MaskOptions | None = None, mask: np.ndarray | None = None,
-                 measure_similarity: bool = True) -> FaceswapResult:
+                 measure_similarity: bool = True, track_faces: bool = False, pipelined: bool = True) -> FaceswapResult:
     """The API's job on one source image and one or more target frames.
 
     source_model: a face model as the identity instead of source_rgb. reference: pick target faces by
     identity (reference mode) instead of by input_faces_index. masks: face mask types beyond the default
-    box; mask: the user's mask, see swap_frames."""
+    box; mask: the user's mask, see swap_frames.
+    track_faces: follow the first frame's picked faces through the batch (tracking.py) instead of
+    numbering every frame afresh. pipelined: analyse frame k+1 on a worker thread while frame k is
+    swapped, and restore as many faces per call as the restorer takes well; False runs every stage
+    strictly one after another, one face per restorer call (same frames where the restorer's batch
+    is one face, as on the CPU)."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
-    sizes = {frame.shape for frame in target_frames}
+    sizes = frame_shapes(target_frames)
     if len(sizes) > 1:
         raise BadInput(f"the target frames differ in size ({', '.join(f'{s[1]}x{s[0]}' for s in sorted(sizes))}); "
                        "resize them to one size first")
@@ -138,12 +162,20 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: list[np.ndarray],
         source = FaceSet(source_request, [source_rgb],
                          [analyze_image(source_rgb, source_request, models.store, models.device)])
         embeddings = source_embeddings(source, models)
-    restore = make_restore(models, params)
+    batch_faces = models.restorer(params.face_restore).batch_size if pipelined and params.face_restore_weight else 1
+    restore = make_restore(models, params, batch_faces=batch_faces)
     analyses = (analyze_image(frame, target_request, models.store, models.device) for frame in target_frames)
     target_indexes = parse_indexes(params.input_faces_index, "input_faces_index")
     if reference is not None:
         analyses = (reference.apply(frame, a, models) for frame, a in zip(target_frames, analyses))
         target_indexes = reference.labels
+    if track_faces:
+        analyses = track_analyses(analyses)
+    if pipelined:
+        analyses = read_ahead(analyses)
     options = SwapOptions(params.pixel_boost, masks or MaskOptions())
-    return swap_frames(target_frames, analyses, target_indexes, embeddings, source_indexes, models, restore,
-                       after_frame, options, mask, measure_similarity)
+    try:
+        return swap_frames(target_frames, analyses, target_indexes, embeddings, source_indexes, models, restore,
+                           after_frame, options, mask, measure_similarity, batch_faces)
+    finally:
+        analyses.close()  # on Cancel or an error: the worker stops after the frame it is on

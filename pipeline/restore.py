@@ -64,36 +64,66 @@ class Restorer:
         self.runs_on = f"torch:{self.device}"
         self._torch = torch
 
+    @property
+    def batch_size(self) -> int:
+        """Faces per call: a batch on CUDA; one at a time on the CPU, where a batch of two GFPGAN faces
+        took 2.7x as long as the two faces one after the other (2-core machine, torch 2.14)."""
+        return 8 if self.device.type == "cuda" else 1
+
     def restore(self, crop: np.ndarray, fidelity: float = 0.5) -> np.ndarray:
+        return self.restore_batch(crop[None], fidelity)[0]
+
+    def restore_batch(self, crops: np.ndarray, fidelity: float = 0.5) -> np.ndarray:
+        """crops: (N, 512, 512, 3) RGB uint8 -> the N restored crops, in one call of the network."""
         torch = self._torch
-        x = torch.from_numpy(crop.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        x = x.contiguous()
         with torch.inference_mode():
             if self.architecture in _SIGNED_RANGE:
                 kwargs = {"weight": float(fidelity)} if self.architecture == "CodeFormer" else {}
                 y = (self.descriptor.model(x * 2 - 1, **kwargs)[0].clamp(-1, 1) + 1) / 2
             else:
                 y = self.descriptor(x)
-        return (y[0].permute(1, 2, 0).float().cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+        return (y.permute(0, 2, 3, 1).float().cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
 
 
 def restore_faces(rgb: np.ndarray, faces: list[Face], restore: Callable[[np.ndarray], np.ndarray],
                   weight: float, interpolation: str = "Bilinear", keep: np.ndarray | None = None,
                   coverage: np.ndarray | None = None) -> np.ndarray:
-    """out = weight * restored + (1 - weight) * unrestored, per face, pasted back softly.
+    """out = weight * restored + (1 - weight) * unrestored, per face, pasted back softly (a copy).
     keep / coverage: as in paste.paste_crop (the user's mask; the union of paste weights)."""
+    return restore_frames([rgb], [faces], lambda crops: np.stack([restore(crop) for crop in crops]), weight,
+                          interpolation, batch_faces=max(1, len(faces)), masks=[(keep, coverage)])[0]
+
+
+FrameMasks = tuple  # (keep, coverage) of one frame, each an (H, W) float array or None: see paste.paste_crop
+
+
+def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_batch: Callable[[np.ndarray], np.ndarray],
+                   weight: float, interpolation: str = "Bilinear", batch_faces: int = 1,
+                   in_place: bool = False, masks: list[FrameMasks] | None = None) -> list[np.ndarray]:
+    """restore_faces over several frames, with the faces of all of them going to restore_batch
+    ((N, 512, 512, 3) crops -> N restored crops) at most batch_faces at a time. Every crop is cut
+    before any is pasted back (where two faces' crops overlap, the later one sees the earlier face
+    unrestored). A frame with nothing to restore comes back as it is; the others are copies, unless
+    in_place. masks: per frame, (keep, coverage) for paste_crop."""
     check_choice("interpolation", interpolation, INTERPOLATIONS)
     if not 0.0 <= weight <= 1.0:
         raise BadInput(f"face_restore_weight must be between 0 and 1, got {weight}")
-    if weight == 0 or not faces:
-        return rgb
+    outs = [frame if in_place or not frame_faces or weight == 0 else frame.copy()
+            for frame, frame_faces in zip(frames, faces)]
+    if weight == 0:
+        return outs
     flag = INTERPOLATION_FLAGS[interpolation]
-    out = rgb.copy()
-    for face in faces:
-        matrix = ffhq_matrix(face.landmarks, RESTORE_SIZE)
-        crop = warp_crop(out, matrix, RESTORE_SIZE, flag)
-        restored = restore(crop)
+    jobs = [(k, ffhq_matrix(face.landmarks, RESTORE_SIZE)) for k, frame_faces in enumerate(faces) for face in frame_faces]
+    crops = np.stack([warp_crop(outs[k], matrix, RESTORE_SIZE, flag) for k, matrix in jobs]) if jobs else None
+    for start in range(0, len(jobs), batch_faces):
+        chunk = crops[start:start + batch_faces]
+        restored = restore_batch(chunk)
         if weight < 1.0:
-            restored = (weight * restored.astype(np.float32) + (1 - weight) * crop.astype(np.float32) + 0.5)
+            restored = (weight * restored.astype(np.float32) + (1 - weight) * chunk.astype(np.float32) + 0.5)
             restored = restored.clip(0, 255).astype(np.uint8)
-        paste_crop(out, restored, matrix, flag, in_place=True, keep=keep, coverage=coverage)
-    return out
+        for (k, matrix), crop in zip(jobs[start:start + batch_faces], restored):
+            keep, coverage = masks[k] if masks else (None, None)
+            paste_crop(outs[k], crop, matrix, flag, in_place=True, keep=keep, coverage=coverage)
+    return outs
