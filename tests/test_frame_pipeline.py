@@ -111,7 +111,7 @@ def test_frame_k_plus_1_is_analysed_before_frame_k_swap_finishes(clip, models, m
     frames = clip.frames[:4]
     analysis_started = [threading.Event() for _ in frames]
     log, lock = [], threading.Lock()
-    real_detect, real_swap = detector.detect, swapper.swap_crop
+    real_detect, real_swap = detector.detect, swapper.swap_tiles
     calls = {"detect": 0, "swap": 0}
 
     def detect(rgb):
@@ -123,17 +123,17 @@ def test_frame_k_plus_1_is_analysed_before_frame_k_swap_finishes(clip, models, m
             analysis_started[k].set()
         return real_detect(rgb)
 
-    def swap_crop(aligned, latent):
-        k = calls["swap"]  # one face per frame
+    def swap_tiles(tiles, latent):
+        k = calls["swap"]  # one face per frame, one call per face at the default boost
         calls["swap"] += 1
         if pipelined and k + 1 < len(frames):
             assert analysis_started[k + 1].wait(PATIENCE), f"frame {k + 1} was not analysed during frame {k}'s swap"
         with lock:
             log.append(("swap done", k))
-        return real_swap(aligned, latent)
+        return real_swap(tiles, latent)
 
     monkeypatch.setattr(detector, "detect", detect)
-    monkeypatch.setattr(swapper, "swap_crop", swap_crop)
+    monkeypatch.setattr(swapper, "swap_tiles", swap_tiles)
     source = read_image_file(FACES / "portrait_female_02.jpg")
     for pipelined in (True, False):
         log.clear()
@@ -175,7 +175,7 @@ def test_restorer_gets_the_faces_of_several_frames_in_one_call_with_the_same_res
     embeddings = source_embeddings(source, models)
     batches = []
 
-    def restore(frames, faces):
+    def restore(frames, faces, masks=None):
         def counted(crops):
             batches.append(len(crops))
             return invert(crops)
@@ -203,7 +203,7 @@ def test_restore_queue_keeps_frame_order_and_passes_frames_without_faces():
     frames = [np.full((8, 8, 3), k, np.uint8) for k in range(5)]
     calls = []
 
-    def restore(batch, faces):
+    def restore(batch, faces, masks=None):
         calls.append([int(f[0, 0, 0]) for f in batch])
         return [f + 100 for f in batch]
 

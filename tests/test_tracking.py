@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from support import FACES, REPO
+from support import FACES, REPO, named
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
@@ -185,7 +185,7 @@ def test_the_all_in_one_node_follows_the_leader_with_track_faces(clip, swap_root
            "detect_gender_input": "no", "detect_gender_source": "no", "face_restore_weight": 0.0,
            "image_format": "png", "image_quality": 95, "base64": False}
     frames = clip.frames[4:10]  # the size order flips and the leader hides in these
-    (image,) = FaceswapV3().swap(source, frames_to_image(frames), track_faces=True, **api)
+    image = named(FaceswapV3, FaceswapV3().swap(source, frames_to_image(frames), track_faces=True, **api))["image"]
     shifted = type(clip)(frames, clip.cameras[4:10], clip.zooms[4:10], {t - 4: f for t, f in clip.hidden.items()})
     assert green_people(shifted, image_to_frames(image)) == [
         set() if t + 4 in clip.hidden else {LEADER} for t in range(6)]
