@@ -12,7 +12,7 @@ FACES = "FSV3_FACES"
 
 
 class DetectFaces:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/analysis"
     DESCRIPTION = ("Find faces, number them in the chosen order, keep one gender if asked, "
                    "and pick faces by index - exactly as the Faceswap V3 API does.")
     RETURN_TYPES = (FACES, "IMAGE", "STRING")
@@ -43,13 +43,17 @@ class DetectFaces:
                                   detect_gender=detect_gender, faces_index=faces_index)
         face_set = analyze_batch(frames, request, comfy_env.model_store(), comfy_env.torch_device(),
                                  after_frame=comfy_env.frame_progress(len(frames)))
-        previews = []
-        for rgb, analysis in zip(frames, face_set.analyses):
-            picked = {i for i, f in zip(analysis.selection.requested, analysis.selection.picked) if f is not None}
+        previews, warnings = [], []
+        for i, (rgb, analysis) in enumerate(zip(frames, face_set.analyses)):
+            picked = {n for n, f in zip(analysis.selection.requested, analysis.selection.picked) if f is not None}
             previews.append(draw_faces(rgb, list(analysis.selection.candidates), picked))
             if analysis.selection.missing:
-                comfy_env.log.warning("faces_index asks for %s but only %d face(s) found",
-                                      list(analysis.selection.missing), analysis.selection.available)
+                warnings.append(f"{f'frame {i}: ' if len(frames) > 1 else ''}faces_index asks for "
+                                f"{', '.join(map(str, analysis.selection.missing))} but only "
+                                f"{analysis.selection.available} face(s) found")
+        for message in warnings:
+            comfy_env.log.warning("Faceswap V3: %s", message)
+        comfy_env.show_warnings(warnings)
         info = face_set.summary()
         comfy_env.log.info("DetectFaces: %s", info)
         return (face_set, frames_to_image(previews), info)

@@ -13,7 +13,7 @@ from .widgets import FIDELITY, FRAMES, INTERPOLATION, RESTORE_WEIGHT, face_resto
 
 
 class RestoreFace:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/restore"
     DESCRIPTION = "Restore faces with GFPGAN or CodeFormer, aligned to 512 px and blended back by weight."
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("image",)
@@ -50,7 +50,7 @@ class RestoreFace:
         store = comfy_env.model_store()
         models = SwapModels(store=store, device=comfy_env.torch_device())
         restorer = models.restorer(face_restore)
-        after_frame = comfy_env.frame_progress(len(frames))
+        after_frame, on_step = comfy_env.step_progress(len(frames))
         request = AnalysisRequest(facedetection=facedetection)
         out = []
         for i, rgb in enumerate(frames):
@@ -58,8 +58,12 @@ class RestoreFace:
                 chosen = [f for f in faces.analyses[i].selection.picked if f is not None]
             else:
                 chosen = list(analyze_image(rgb, request, store, models.device).selection.candidates)
-            out.append(restore_faces(rgb, chosen, lambda crop: restorer.restore(crop, codeformer_fidelity),
-                                     face_restore_weight, interpolation))
+            for done, face in enumerate(chosen):  # face by face: same pixels as all at once, with progress
+                if on_step:
+                    on_step(i, done, len(chosen))
+                rgb = restore_faces(rgb, [face], lambda crop: restorer.restore(crop, codeformer_fidelity),
+                                    face_restore_weight, interpolation)
+            out.append(rgb)
             if after_frame:
                 after_frame(i)
         return (frames_to_image(out),)

@@ -24,6 +24,8 @@ log = logging.getLogger("faceswap_v3")
 class FaceswapResult:
     frames: list[np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    faces_swapped: list[int] = field(default_factory=list)  # per frame
+    runs_on: list[str] = field(default_factory=list)  # "model: where it ran", e.g. "GFPGANv1.4.pth: torch:cuda:0"
 
 
 def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source image") -> dict[int, np.ndarray]:
@@ -40,13 +42,19 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
 def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
                 embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
                 restore: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
-                after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
+                after_frame: Callable[[int], None] | None = None,
+                on_step: Callable[[int, int, int], None] | None = None) -> FaceswapResult:
     """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
-    as it comes); frames without the asked-for faces pass through with a warning."""
+    as it comes); frames without the asked-for faces pass through with a warning.
+
+    on_step(frame, done, total): progress inside a frame, one step per face swapped and per face
+    restored (called with done=0 first); after_frame(i) after each frame."""
     pairs_of_indexes = pair_indexes(source_indexes, target_indexes)
     swapper = models.swapper()
     result = FaceswapResult(frames=[])
+    detectors_ran: list[str] = []
     for i, (rgb, analysis) in enumerate(zip(frames, analyses)):
+        detectors_ran += [where for where in analysis.runs_on if where not in detectors_ran]
         selection = analysis.selection
         pairs = [(face, embeddings[s]) for (s, _), face in zip(pairs_of_indexes, selection.picked) if face is not None]
         if selection.missing:
@@ -56,12 +64,23 @@ def swap_frames(frames: list[np.ndarray], analyses: Iterable[Analysis], target_i
                        f"{', '.join(map(str, selection.missing))}, left untouched")
             result.warnings.append(message)
             log.warning(message)
-        out = swap_frame(rgb, pairs, swapper) if pairs else rgb
-        if restore is not None and pairs:
-            out = restore(out, [face for face, _ in pairs])
+        steps = len(pairs) * (1 if restore is None else 2)
+        if on_step:
+            on_step(i, 0, steps)
+        out = rgb
+        for done, pair in enumerate(pairs, 1):  # face by face: same pixels as all at once, with progress
+            out = swap_frame(out, [pair], swapper)
+            if on_step:
+                on_step(i, done, steps)
+        for done, (face, _) in enumerate(pairs if restore is not None else [], len(pairs) + 1):
+            out = restore(out, [face])
+            if on_step:
+                on_step(i, done, steps)
         result.frames.append(out)
+        result.faces_swapped.append(len(pairs))
         if after_frame:
             after_frame(i)
+    result.runs_on = detectors_ran + [f"{name}: {where}" for name, where in models.runs_on.items()]
     return result
 
 
@@ -79,7 +98,8 @@ def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0
 
 
 def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params: FaceswapParams,
-                 models: SwapModels, after_frame: Callable[[int], None] | None = None) -> FaceswapResult:
+                 models: SwapModels, after_frame: Callable[[int], None] | None = None,
+                 on_step: Callable[[int, int, int], None] | None = None) -> FaceswapResult:
     """The API's job on one source image and one or more target frames."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
@@ -99,4 +119,4 @@ def run_faceswap(source_rgb: np.ndarray, target_frames: list[np.ndarray], params
     restore = make_restore(models, params)
     analyses = (analyze_image(frame, target_request, models.store, models.device) for frame in target_frames)
     return swap_frames(target_frames, analyses, parse_indexes(params.input_faces_index, "input_faces_index"),
-                       embeddings, source_indexes, models, restore, after_frame)
+                       embeddings, source_indexes, models, restore, after_frame, on_step)

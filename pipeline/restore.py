@@ -59,6 +59,7 @@ class Restorer:
                 f"{path.name} is a {descriptor.architecture.name} model ({descriptor.purpose}), not a face restorer")
         self.device = torch_device(device)
         self.descriptor = descriptor.to(self.device).eval()
+        self.torch_module = self.descriptor.model  # what a host's memory manager may account for
         self.architecture = descriptor.architecture.id
         self.name = path.name
         self.runs_on = f"torch:{self.device}"
