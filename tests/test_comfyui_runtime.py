@@ -115,3 +115,29 @@ def test_an_overwritten_input_file_changes_load_face_output(comfy):
     assert np.array_equal(saved_images(comfy, comfy.run(prompt))[0], first)
     photo.write_bytes(encode_image(second, "png"))  # same name, new content
     assert np.array_equal(saved_images(comfy, comfy.run(prompt))[0], second)
+
+
+def test_remote_node_swaps_every_frame_with_progress_from_the_job_state_and_warns_about_a_typed_key(
+        comfy, restorer_root, start_api_server):
+    server = start_api_server(restorer_root, "--api-key", "typed-key")
+    api = {name: value for name, value in swap_prompt()[SWAP_NODE]["inputs"].items()
+           if name not in ("source_img", "target_img")}
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "faceswap_v3_source.jpg"}},
+        "2": {"class_type": "LoadImage", "inputs": {"image": "one_face.jpg"}},
+        "5": {"class_type": "RepeatImageBatch", "inputs": {"image": ["2", 0], "amount": 2}},
+        "6": {"class_type": "FaceswapV3SegmindRemoteSwap", "inputs": {
+            **api, "face_restore_weight": 0.0, "mode": "async", "image_transport": "base64", "base_url": server,
+            "source_img": ["1", 0], "target_img": ["5", 0], "storage_url": server, "api_key": "typed-key"}},
+        "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "remote"}},
+    }
+    with WebSocketListener(comfy) as listener:
+        images = saved_images(comfy, comfy.run(prompt, listener.client_id))
+        deadline = time.monotonic() + 10
+        while not listener.of_type("faceswap_v3.warning") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert len(images) == 2 and np.array_equal(images[0], images[1])  # both frames went through the API
+    progress = [p for p in listener.of_type("progress") if p["node"] == "6"]
+    assert progress and {p["max"] for p in progress} == {6}  # 2 frames x (queued, processing, completed)
+    assert [p["value"] for p in progress][-1] == 6 and 3 in [p["value"] for p in progress]
+    assert any("API key typed into SegmindRemoteSwap" in w["message"] for w in listener.of_type("faceswap_v3.warning"))
