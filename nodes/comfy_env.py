@@ -40,8 +40,12 @@ def use_comfy_model_management() -> None:
     except ImportError:
         return
     from ..pipeline.model_cache import use_model_cache
-    from .comfy_models import ComfyModelCache
 
+    try:
+        from .comfy_models import ComfyModelCache
+    except ImportError as exc:  # a ComfyUI too old for its ModelPatcher: keep our own cache
+        log.warning("Faceswap V3: ComfyUI's model management is unavailable (%s); models stay loaded", exc)
+        return
     use_model_cache(ComfyModelCache())
 
 

@@ -10,6 +10,7 @@ the next use loads it from disk again.
 from __future__ import annotations
 
 import ctypes
+import inspect
 import logging
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -20,6 +21,9 @@ from comfy.model_patcher import ModelPatcher
 
 log = logging.getLogger("faceswap_v3")
 T = TypeVar("T")
+# Older ComfyUI releases lack force_full_load; there a model loads whole when it fits, as ours do.
+_FULL_LOAD = {"force_full_load": True} if "force_full_load" in inspect.signature(
+    model_management.load_models_gpu).parameters else {}
 
 
 class FaceswapV3Weights(torch.nn.Module):
@@ -61,11 +65,8 @@ class ComfyModelCache:
             model = build()
             entry = (model, self._patcher(key, model, Path(path)))
             self._entries[key] = entry
-        model_management.load_models_gpu([entry[1]], force_full_load=True)
+        model_management.load_models_gpu([entry[1]], **_FULL_LOAD)
         return entry[0]
-
-    def loaded(self) -> list[tuple[str, str, str]]:
-        return list(self._entries)
 
     def _patcher(self, key: tuple[str, str, str], model, path: Path) -> ModelPatcher:
         weights = FaceswapV3Weights()
@@ -82,10 +83,11 @@ class ComfyModelCache:
 
     def _forget(self, key: tuple[str, str, str]) -> None:
         entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._unloaded.append(entry[1])
-            del entry
-            log.info("Faceswap V3: unloaded %s (%s)", key[0], Path(key[1]).name)
+        if entry is None:
+            return
+        self._unloaded.append(entry[1])
+        del entry  # the model's last reference: its memory is freed here, before the trim
+        log.info("Faceswap V3: unloaded %s (%s)", key[0], Path(key[1]).name)
         _return_freed_memory_to_system()
 
 
