@@ -1,4 +1,5 @@
-"""The only place that touches ComfyUI: model folders, progress bars, device and Cancel.
+"""The only place that touches ComfyUI: model folders, progress bars, device, Cancel, warnings on screen
+and handing our models to its memory management (comfy_models.py).
 
 Each function works outside ComfyUI too (tests, CLI), falling back to the pipeline's defaults.
 """
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..pipeline.models.store import ModelStore
+from ..pipeline.run_report import cpu_fallback_warning, run_info
 
 log = logging.getLogger("faceswap_v3")
 MODEL_FOLDERS = ("facedetection", "facerestore_models", "insightface")
@@ -207,8 +209,6 @@ def show_warnings(messages: list[str]) -> None:
 
 def report_run(result) -> str:
     """Show a swap's warnings (and a CPU fallback on a GPU machine); return the info output's text."""
-    from ..pipeline.run_report import cpu_fallback_warning, run_info
-
     warnings = list(result.warnings)
     cpu = cpu_fallback_warning(result.runs_on, gpu_present())
     if cpu:

@@ -69,7 +69,7 @@ class FaceSet:
     frames is not copied)."""
 
     request: AnalysisRequest
-    frames: list[np.ndarray]
+    frames: list[np.ndarray]  # the first frame only
     analyses: list[Analysis]
 
     def summary(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import time
 
+import httpx
 import numpy as np
 import pytest
 
@@ -93,6 +94,9 @@ def test_free_releases_the_restorer_and_detector_and_the_next_run_loads_them_aga
 
 
 def test_warnings_reach_the_web_page_as_events(comfy):
+    script = "/extensions/ComfyUI-Faceswap-V3/faceswap_v3_toasts.js"
+    assert script in httpx.get(f"{comfy.url}/extensions", timeout=30).json()  # the page loads our toast extension
+    assert "faceswap_v3.warning" in httpx.get(comfy.url + script, timeout=30).text
     prompt = swap_prompt(input_faces_index="0,4", face_restore_weight=0.0)
     with WebSocketListener(comfy) as listener:
         comfy.run(prompt, listener.client_id)
