@@ -1,8 +1,10 @@
 """Faceswap V3 for ComfyUI. ComfyUI imports this folder as a package; `pip install .` names it faceswap_v3."""
 
 from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-from .nodes.comfy_env import register_model_folders
+from .nodes.comfy_env import register_model_folders, use_comfy_model_management
 
 register_model_folders()
+use_comfy_model_management()
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+WEB_DIRECTORY = "./web"
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -17,7 +17,7 @@ FACES = "FSV3_FACES"
 
 
 class DetectFaces:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/analysis"
     DESCRIPTION = ("Find faces, number them in the chosen order, keep one gender if asked, "
                    "and pick faces by index - exactly as the Faceswap V3 API does.")
     RETURN_TYPES = (FACES, "IMAGE", "STRING")
@@ -68,13 +68,17 @@ class DetectFaces:
                                [reference.apply(rgb, a, models) for rgb, a in zip(frames, face_set.analyses)])
         if track_faces:
             face_set.analyses = list(track_analyses(face_set.analyses))
-        previews = []
+        previews, warnings = [], []
         for i, (rgb, analysis) in enumerate(zip(frames, face_set.analyses)):
             selection = analysis.selection
             previews.append(draw_faces(rgb, list(selection.candidates), selection.picked_positions))
             if selection.missing:
-                comfy_env.log.warning("frame %d: %s", i, selection.missing_reason or (
-                    f"faces_index asks for {list(selection.missing)} but only {selection.available} face(s) found"))
+                warnings.append(f"{f'frame {i}: ' if len(frames) > 1 else ''}" + (selection.missing_reason or (
+                    f"faces_index asks for {', '.join(map(str, selection.missing))} but only "
+                    f"{selection.available} face(s) found")))
+        for message in warnings:
+            comfy_env.log.warning("Faceswap V3: %s", message)
+        comfy_env.show_warnings(warnings)
         info = face_set.summary()
         if reference is not None:
             matched = [sum(f is not None for f in a.selection.picked) for a in face_set.analyses]

@@ -6,23 +6,23 @@ from ..pipeline.analysis import AnalysisRequest
 from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
 from ..pipeline.faceswap import run_faceswap
-from ..pipeline.images import decode_image, encode_image
 from ..pipeline.params import FaceswapParams
 from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
-from ..pipeline.similarity import describe_similarities
 from . import comfy_env
 from .face_model_nodes import FACE_MODEL
 from .tensors import arrays_to_mask, frames_to_image, image_to_frames, image_to_lazy_frames, mask_to_array
-from .widgets import (BASE64, FACE_SELECTOR, FACE_SIMILARITY_TOOLTIP, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, MASK,
-                      MASK_WIDGET_NAMES, ORDER, PIXEL_BOOST, REFERENCE_DISTANCE, RESTORE_WEIGHT, TRACK_FACES,
-                      face_restore_widget, facedetection_widget, gender_widget, index_widget, list_outputs,
-                      mask_options, mask_widgets)
+from .widgets import (BASE64, FACE_SELECTOR, FACE_SIMILARITY_TOOLTIP, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION,
+                      LOCAL_IMAGE_FORMAT, LOCAL_IMAGE_QUALITY, MASK, MASK_WIDGET_NAMES, ORDER, PIXEL_BOOST,
+                      REFERENCE_DISTANCE, RESTORE_WEIGHT, TRACK_FACES, face_restore_widget, facedetection_widget,
+                      gender_widget, index_widget, list_outputs, mask_options, mask_widgets)
 
 
 def api_widgets(store) -> dict:
-    """The API's parameters in the API's order, shared with the remote node so graphs can switch
-    (store None: only the API's own values, no local model files)."""
-    return {
+    """The API's parameters in the API's order, shared with the remote node so graphs can switch.
+    store None (the remote node): the API's own values only, and its base64 transport switch. Locally
+    nothing is encoded: image_format and image_quality only travel along, and base64 is absent."""
+    remote = store is None
+    widgets = {
         "input_faces_index": index_widget("target"),
         "source_faces_index": index_widget("source"),
         "face_restore": face_restore_widget(store),
@@ -32,20 +32,24 @@ def api_widgets(store) -> dict:
         "detect_gender_input": gender_widget("target"),
         "detect_gender_source": gender_widget("source"),
         "face_restore_weight": RESTORE_WEIGHT,
-        "image_format": IMAGE_FORMAT,
-        "image_quality": IMAGE_QUALITY,
-        "base64": BASE64,
+        "image_format": IMAGE_FORMAT if remote else LOCAL_IMAGE_FORMAT,
+        "image_quality": IMAGE_QUALITY if remote else LOCAL_IMAGE_QUALITY,
     }
+    if remote:
+        widgets["base64"] = BASE64
+    return widgets
 
 
 class FaceswapV3:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/swap"
     DESCRIPTION = ("Segmind's Faceswap V3 in one node, run locally: the same parameters and defaults as the "
                    "hosted API. target_img may be a batch of video frames.")
-    RETURN_TYPES = ("IMAGE", "MASK", "FLOAT")
-    RETURN_NAMES = ("image", "mask", "face_similarity")
+    RETURN_TYPES = ("IMAGE", "STRING", "MASK", "FLOAT")
+    RETURN_NAMES = ("image", "info", "mask", "face_similarity")
     OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
-    OUTPUT_TOOLTIPS = ("The target with the chosen faces swapped and restored.",
+    OUTPUT_TOOLTIPS = ("The target with the chosen faces swapped and restored (never re-encoded: lossless).",
+                       "Faces swapped per frame, where each model ran (e.g. onnxruntime:CUDAExecutionProvider, "
+                       "torch:cuda:0), the face similarity and tracks per frame, and the run's warnings.",
                        "Where the swap and restoration changed each frame (the union of the paste weights).",
                        FACE_SIMILARITY_TOOLTIP)
     FUNCTION = "swap"
@@ -78,7 +82,9 @@ class FaceswapV3:
 
     def swap(self, source_img=None, target_img=None, source_face_model=None, reference_image=None,
              reference_face_model=None, face_selector="index", reference_distance=DEFAULT_REFERENCE_DISTANCE,
-             track_faces=False, mask=None, **api):
+             track_faces=False, mask=None, base64=None, **api):
+        # base64 (a widget before this version) may still come from old API-format workflows: ignored,
+        # since a local node produces no bytes to encode.
         masks = mask_options({name: api.pop(name) for name in MASK_WIDGET_NAMES if name in api})
         params = FaceswapParams.from_mapping(api)
         if target_img is None:
@@ -95,11 +101,9 @@ class FaceswapV3:
         reference = reference_selector(face_selector, reference_distance,
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
                                        reference_face_model, reference_request, models)
-        result = run_faceswap(sources[0], targets, params, models, comfy_env.frame_progress(len(targets)),
+        after_frame, on_step = comfy_env.step_progress(len(targets))
+        result = run_faceswap(sources[0], targets, params, models, after_frame, on_step,
                               source_model=source_face_model, reference=reference, masks=masks,
                               mask=mask_to_array(mask), track_faces=track_faces)
-        comfy_env.log.info("Faceswap V3: %s", describe_similarities(result.face_similarities))
-        for line in result.tracks:
-            comfy_env.log.info("FaceswapV3: %s", line)
-        frames = [decode_image(encode_image(f, params.image_format, params.image_quality)) for f in result.frames]
-        return (frames_to_image(frames), arrays_to_mask(result.masks), result.similarity_per_frame)
+        return (frames_to_image(result.frames), comfy_env.report_run(result), arrays_to_mask(result.masks),
+                result.similarity_per_frame)

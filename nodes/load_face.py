@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from ..pipeline.image_source import load_image
 from ..pipeline.images import read_image_file
 from . import comfy_env
@@ -18,7 +21,7 @@ def _input_files() -> list[str]:
 
 
 class LoadFace:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/analysis"
     DESCRIPTION = "Load a face photo from the input folder, an http(s) URL, a file path or base64 text."
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("image",)
@@ -51,6 +54,18 @@ class LoadFace:
             return f"no file {image!r} in the input folder"
         return True
 
+    @classmethod
+    def IS_CHANGED(cls, image=None, url_or_path_or_base64=""):
+        """What ComfyUI compares to decide whether to load again: a file's content hash (so a file
+        overwritten under the same name is re-read), else the URL or base64 text itself."""
+        reference = (url_or_path_or_base64 or "").strip()
+        path = _existing_file(reference) if reference else comfy_env.annotated_input_path(image or "")
+        if path is not None and path.is_file():
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+        if len(reference) > 512:  # base64 text: its digest is enough to compare
+            return hashlib.sha256(reference.encode()).hexdigest()
+        return reference or f"missing input file {image!r}"
+
     def load(self, image=None, url_or_path_or_base64=""):
         reference = (url_or_path_or_base64 or "").strip()
         if reference:
@@ -58,3 +73,11 @@ class LoadFace:
         else:
             rgb = read_image_file(comfy_env.annotated_input_path(image), "LoadFace image")
         return (frames_to_image([rgb]),)
+
+
+def _existing_file(reference: str) -> Path | None:
+    try:
+        path = Path(reference).expanduser()
+        return path if len(reference) < 4096 and path.is_file() else None
+    except (OSError, ValueError):  # base64 text can be too long or odd for a path
+        return None

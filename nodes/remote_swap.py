@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..pipeline.errors import BadInput
 from ..pipeline.images import decode_image, encode_image
 from ..pipeline.params import FaceswapParams
@@ -16,21 +18,22 @@ DEFAULT_STORAGE_URL = "https://workflows-api.segmind.com"
 
 
 class SegmindRemoteSwap:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/remote"
     DESCRIPTION = ("Call Segmind's hosted Faceswap V3 API (or a local `python -m faceswap_v3 serve`). Same widgets "
                    "as the all-in-one local node. The API key comes from SEGMIND_API_KEY or a key file and "
                    "goes only to Segmind's own addresses unless SEGMIND_ALLOW_CUSTOM_BASE_URL=1.")
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("image", "remaining_credits")
-    OUTPUT_TOOLTIPS = ("The swapped image the API returned.",
-                       "The credits left on the account, as the API reported them (empty if it did not).")
+    RETURN_TYPES = ("IMAGE", "STRING", "STRING")
+    RETURN_NAMES = ("image", "remaining_credits", "info")
+    OUTPUT_TOOLTIPS = ("The swapped images the API returned, one per target frame.",
+                       "The credits left on the account, as the API reported them (empty if it did not).",
+                       "Frames swapped, where (the API's address) and the run's warnings.")
     FUNCTION = "swap"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                **api_widgets(None),
+                **api_widgets(None),  # the API's values and its base64 switch
                 "mode": (["sync", "async"], {"default": "sync",
                                              "tooltip": "sync: one blocking call. async: submit, then poll "
                                                         "(for long jobs; Cancel stops the polling)."}),
@@ -43,7 +46,8 @@ class SegmindRemoteSwap:
             },
             "optional": {
                 "source_img": ("IMAGE", {"tooltip": "The face to use (first frame)."}),
-                "target_img": ("IMAGE", {"tooltip": "The image whose faces get replaced (first frame)."}),
+                "target_img": ("IMAGE", {"tooltip": "The image or frames whose faces get replaced: one API call "
+                                                    "per frame."}),
                 "source_url": ("STRING", {"default": "", "tooltip": "Instead of source_img: an image URL."}),
                 "target_url": ("STRING", {"default": "", "tooltip": "Instead of target_img: an image URL."}),
                 "storage_url": ("STRING", {"default": DEFAULT_STORAGE_URL,
@@ -57,37 +61,66 @@ class SegmindRemoteSwap:
     def swap(self, mode, image_transport, base_url, source_img=None, target_img=None, source_url="",
              target_url="", storage_url=DEFAULT_STORAGE_URL, api_key="", **api):
         params = FaceswapParams.from_mapping(api)
+        warnings = []
         if (api_key or "").strip():
-            comfy_env.log.warning("SegmindRemoteSwap: the API key typed into the node is saved in the workflow and "
-                                  "in PNG metadata; prefer the SEGMIND_API_KEY environment variable")
+            warnings.append("the API key typed into SegmindRemoteSwap is saved in the workflow and in every PNG's "
+                            "metadata; clear the api_key widget and set the SEGMIND_API_KEY environment variable")
+            comfy_env.warn(warnings[-1])
+        targets = self._target_frames(target_img, target_url)
         base_url, storage_url = base_url.strip() or DEFAULT_BASE_URL, (storage_url or DEFAULT_STORAGE_URL).strip()
         key = choose_key(base_url, storage_url, api_key)
         config = RemoteConfig(base_url=base_url, storage_url=storage_url, api_key=key.key, key_origins=key.origins,
                               key_withheld_hint=key.withheld_hint)
         if key.withheld_hint:
             comfy_env.log.info("SegmindRemoteSwap: %s", key.withheld_hint)
-        client = FaceswapClient(config, on_poll=comfy_env.poll_progress(config.deadline_s),
-                                should_cancel=comfy_env.cancel_requested)
+        on_poll, after_frame = comfy_env.job_progress(len(targets))
+        client = FaceswapClient(config, on_poll=on_poll, should_cancel=comfy_env.cancel_requested)
+        images = []
         with client:
-            payload = {**params.to_mapping(),
-                       "source_img": self._reference(client, "source", source_img, source_url, image_transport),
-                       "target_img": self._reference(client, "target", target_img, target_url, image_transport)}
-            try:
-                result = client.swap_sync(payload) if mode == "sync" else client.swap_async(payload)
-            except RemoteCancelled:
-                comfy_env.raise_if_interrupted()  # ComfyUI's own interruption, not an error
-                raise
-        if result.remaining_credits is not None:
-            comfy_env.log.info("Faceswap V3 API: %s credits left", result.remaining_credits)
-        return (frames_to_image([decode_image(result.image, "the API's result")]), result.remaining_credits or "")
+            source = self._reference(client, "source", source_img, source_url, image_transport)
+            for i, target in enumerate(targets):
+                payload = {**params.to_mapping(), "source_img": source,
+                           "target_img": target if isinstance(target, str) else
+                           self._reference(client, "target", target, "", image_transport)}
+                try:
+                    result = client.swap_sync(payload) if mode == "sync" else client.swap_async(payload)
+                except RemoteCancelled:
+                    comfy_env.raise_if_interrupted()  # ComfyUI's own interruption, not an error
+                    raise
+                images.append(decode_image(result.image, "the API's result"))
+                if after_frame:
+                    after_frame(i)
+                comfy_env.raise_if_interrupted()
+        credits = client.remaining_credits
+        if credits is not None:
+            comfy_env.log.info("Faceswap V3 API: %s credits left", credits)
+        sizes = {image.shape for image in images}
+        if len(sizes) > 1:
+            raise BadInput(f"the API returned frames of different sizes ({sorted(sizes)}); they cannot form one batch")
+        info = "\n".join([f"frames swapped by {config.base_url} ({mode}): {len(images)}",
+                          *(f"warning: {w}" for w in warnings)])
+        return (frames_to_image(images), credits or "", info)
+
+    @staticmethod
+    def _target_frames(target_img, target_url: str) -> list:
+        """The target URL alone, or every frame of target_img (one API call each)."""
+        if (target_url or "").strip():
+            return [target_url.strip()]
+        if target_img is None:
+            raise BadInput("connect target_img or fill target_url")
+        frames = image_to_frames(target_img)
+        if not frames:
+            raise BadInput("target_img is an empty batch")
+        return frames
 
     @staticmethod
     def _reference(client: FaceswapClient, role: str, image, url: str, transport: str) -> str:
+        """A URL or base64 text for the API: the URL given, else the image (a first frame or a frame array)."""
         if (url or "").strip():
             return url.strip()
         if image is None:
             raise BadInput(f"connect {role}_img or fill {role}_url")
-        frames = image_to_frames(image)
+        frames = [image] if isinstance(image, np.ndarray) else image_to_frames(image[:1])
         if not frames:
             raise BadInput(f"{role}_img is an empty batch")
         png = encode_image(frames[0], "png")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
 from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
@@ -14,7 +16,7 @@ from .widgets import MASK, FIDELITY, FRAMES, INTERPOLATION, RESTORE_WEIGHT, face
 
 
 class RestoreFace:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/restore"
     DESCRIPTION = "Restore faces with GFPGAN or CodeFormer, aligned to 512 px and blended back by weight."
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("image",)
@@ -53,7 +55,7 @@ class RestoreFace:
         store = comfy_env.model_store()
         models = SwapModels(store=store, device=comfy_env.torch_device())
         restorer = models.restorer(face_restore)
-        after_frame = comfy_env.frame_progress(len(frames))
+        after_frame, on_step = comfy_env.step_progress(len(frames))
         request = AnalysisRequest(facedetection=facedetection)
         out = []
         for i, rgb in enumerate(frames):
@@ -61,9 +63,13 @@ class RestoreFace:
                 chosen = [f for f in faces.analyses[i].selection.picked if f is not None]
             else:
                 chosen = list(analyze_image(rgb, request, store, models.device).selection.candidates)
+            if on_step:
+                on_step(i, 0, len(chosen))
+            done = itertools.count(1)  # faces restored in this frame, for the progress bar
             out += restore_frames([rgb], [chosen], lambda crops: restorer.restore_batch(crops, codeformer_fidelity),
                                   face_restore_weight, interpolation, restorer.batch_size,
-                                  masks=[(keeps[i] if keeps else None, None)])
+                                  masks=[(keeps[i] if keeps else None, None)],
+                                  on_face=(lambda _: on_step(i, next(done), len(chosen))) if on_step else None)
             if after_frame:
                 after_frame(i)
         return (frames_to_image(out),)

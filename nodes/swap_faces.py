@@ -8,7 +8,6 @@ from ..pipeline.errors import BadInput
 from ..pipeline.face_model import face_model_embeddings
 from ..pipeline.faceswap import source_embeddings, swap_frames
 from ..pipeline.selection import parse_indexes
-from ..pipeline.similarity import describe_similarities
 from ..pipeline.swap import SwapOptions
 from . import comfy_env
 from .detect_faces import FACES
@@ -19,13 +18,15 @@ from .widgets import (FACE_SIMILARITY_TOOLTIP, MASK, MASK_WIDGET_NAMES, PIXEL_BO
 
 
 class SwapFaces:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/swap"
     DESCRIPTION = ("Replace the faces DetectFaces picked in the target with the source faces: the k-th target "
                    "face gets the k-th source face, or the single source face for all.")
-    RETURN_TYPES = ("IMAGE", "MASK", "FLOAT")
-    RETURN_NAMES = ("image", "mask", "face_similarity")
+    RETURN_TYPES = ("IMAGE", "STRING", "MASK", "FLOAT")
+    RETURN_NAMES = ("image", "info", "mask", "face_similarity")
     OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
     OUTPUT_TOOLTIPS = ("The target frames with the faces swapped; frames without the faces pass through.",
+                       "Faces swapped per frame, where each model ran (e.g. onnxruntime:CUDAExecutionProvider, "
+                       "torch:cuda:0), the face similarity per frame, and the run's warnings.",
                        "Where the swap changed each frame (the union of the paste weights), for inpainting or "
                        "blending downstream.",
                        FACE_SIMILARITY_TOOLTIP)
@@ -58,9 +59,10 @@ class SwapFaces:
              **mask_values):
         if source_faces is None and source_image is None and source_face_model is None:
             raise BadInput("SwapFaces needs source_faces or source_image (or source_face_model)")
-        if len(target_faces.frames) != len(image_to_frames(target_image)):
-            raise BadInput(f"target_faces has {len(target_faces.frames)} frames but target_image has "
-                           f"{len(image_to_frames(target_image))}; run DetectFaces on the same image")
+        frames = image_to_frames(target_image)
+        if len(target_faces.analyses) != len(frames):
+            raise BadInput(f"target_faces has {len(target_faces.analyses)} frames but target_image has "
+                           f"{len(frames)}; run DetectFaces on the same image")
         options = SwapOptions(pixel_boost, mask_options({k: mask_values[k] for k in MASK_WIDGET_NAMES
                                                           if k in mask_values}))
         store = comfy_env.model_store()
@@ -73,14 +75,13 @@ class SwapFaces:
                 request = AnalysisRequest(target_faces.request.facedetection,
                                           target_faces.request.detection_face_order, "no", source_faces_index,
                                           "source_faces_index")
-                source_faces = analyze_batch(image_to_frames(source_image)[:1], request, store, models.device)
+                source_faces = analyze_batch(image_to_frames(source_image[:1]), request, store, models.device)
             embeddings = source_embeddings(source_faces, models)
             source_indexes = list(source_faces.analyses[0].selection.requested)
-        frames = image_to_frames(target_image)
         # the target's requested values in first-seen order: its indexes, or its reference labels
         target_indexes = list(dict.fromkeys(target_faces.analyses[0].selection.requested))
+        after_frame, on_step = comfy_env.step_progress(len(frames))
         result = swap_frames(frames, target_faces.analyses, target_indexes, embeddings, source_indexes, models,
-                             after_frame=comfy_env.frame_progress(len(frames)), options=options,
-                             mask=mask_to_array(mask))
-        comfy_env.log.info("SwapFaces: %s", describe_similarities(result.face_similarities))
-        return (frames_to_image(result.frames), arrays_to_mask(result.masks), result.similarity_per_frame)
+                             after_frame=after_frame, options=options, mask=mask_to_array(mask), on_step=on_step)
+        return (frames_to_image(result.frames), comfy_env.report_run(result), arrays_to_mask(result.masks),
+                result.similarity_per_frame)

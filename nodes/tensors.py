@@ -1,4 +1,4 @@
-"""ComfyUI IMAGE tensors ([B, H, W, C] float 0..1) to and from RGB uint8 arrays."""
+"""ComfyUI IMAGE tensors ([B, H, W, C], 0..1) to and from RGB uint8 arrays."""
 
 from __future__ import annotations
 
@@ -7,26 +7,35 @@ import numpy as np
 from ..pipeline.frame_pipeline import LazyFrames
 
 
-def _as_array(image) -> np.ndarray:
-    array = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
-    return array[None] if array.ndim == 3 else array
+def _batch(image):
+    """An IMAGE as a batch: a torch tensor stays a tensor (any dtype, any device), anything else numpy."""
+    batch = image.detach() if hasattr(image, "detach") else np.asarray(image)
+    return batch[None] if batch.ndim == 3 else batch
 
 
-def _to_uint8(frame: np.ndarray) -> np.ndarray:
+def _frame_to_uint8(frame) -> np.ndarray:
+    """One (H, W, C) float frame (float32, float16 or bfloat16; on any device) as (H, W, 3) uint8 RGB,
+    alpha dropped and grey expanded. A tensor is quantised where it lies; only uint8 comes to the CPU."""
+    if hasattr(frame, "detach"):
+        import torch
+
+        if frame.shape[-1] == 1:
+            frame = frame.expand(*frame.shape[:-1], 3)
+        return (frame[..., :3].to(torch.float32) * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
     if frame.shape[-1] == 1:
         frame = np.repeat(frame, 3, axis=-1)
-    return np.clip(frame[..., :3] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(frame[..., :3].astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def image_to_frames(image) -> list[np.ndarray]:
-    """Each frame of an IMAGE batch as an (H, W, 3) uint8 array (alpha dropped, grey expanded)."""
-    return [_to_uint8(frame) for frame in _as_array(image)]
+    """Each frame of an IMAGE batch as an (H, W, 3) uint8 array. Call once per batch."""
+    return [_frame_to_uint8(frame) for frame in _batch(image)]
 
 
 def image_to_lazy_frames(image) -> LazyFrames:
     """image_to_frames, each frame converted when the pipeline first asks for it."""
-    array = _as_array(image)
-    return LazyFrames(len(array), (*array.shape[1:3], 3), lambda i: _to_uint8(array[i]))
+    batch = _batch(image)
+    return LazyFrames(len(batch), (*batch.shape[1:3], 3), lambda i: _frame_to_uint8(batch[i]))
 
 
 def frames_to_image(frames: list[np.ndarray]):
@@ -39,7 +48,11 @@ def mask_to_array(mask) -> np.ndarray | None:
     """A ComfyUI MASK ([B, H, W] or [H, W] float 0..1) as a float32 array, or None."""
     if mask is None:
         return None
-    return (mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)).astype(np.float32)
+    if hasattr(mask, "detach"):
+        import torch
+
+        return mask.detach().to(torch.float32).cpu().numpy()
+    return np.asarray(mask).astype(np.float32)
 
 
 def arrays_to_mask(masks: list[np.ndarray]):

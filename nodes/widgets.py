@@ -132,13 +132,21 @@ def index_widget(which: str = "") -> tuple:
 
 
 IMAGE_FORMAT = (list(IMAGE_FORMATS), {"default": DEFAULTS["image_format"],
-                                      "tooltip": "The API's output encoding; the IMAGE goes through it, so results "
-                                                 "match the hosted API's (png is lossless)."})
+                                      "tooltip": "How the API encodes its result (png is lossless); the IMAGE output "
+                                                 "is that file decoded."})
 IMAGE_QUALITY = ("INT", {"default": DEFAULTS["image_quality"], "min": 10, "max": 100, "step": 1,
-                         "tooltip": "Encoder quality for jpeg and webp."})
+                         "tooltip": "The API's encoder quality for jpeg and webp."})
+LOCAL_IMAGE_FORMAT = (IMAGE_FORMAT[0], {
+    **IMAGE_FORMAT[1],
+    "tooltip": "The API's output encoding, kept so graphs can switch to the remote node. Acts only where bytes "
+               "are produced (the server, the CLI, the remote node): this node's IMAGE is never re-encoded."})
+LOCAL_IMAGE_QUALITY = (IMAGE_QUALITY[0], {
+    **IMAGE_QUALITY[1],
+    "tooltip": "The API's jpeg/webp quality. Acts only where bytes are produced (the server, the CLI, the remote "
+               "node): this node's IMAGE is never re-encoded."})
 BASE64 = ("BOOLEAN", {"default": DEFAULTS["base64"],
-                      "tooltip": "The API's transport switch (base64 JSON instead of bytes). Kept so this node and "
-                                 "the remote node share widgets; it does not change the IMAGE."})
+                      "tooltip": "The API's transport switch: the answer comes as base64 JSON instead of image bytes. "
+                                 "The IMAGE output is the same either way."})
 FIDELITY = ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
                       "tooltip": "CodeFormer only: 0 = strongest restoration, 1 = closest to the input face."})
 

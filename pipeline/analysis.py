@@ -10,13 +10,12 @@ import numpy as np
 from .detectors import load_detector
 from .errors import BadInput
 from .genderage import GenderAgeModel
+from .model_cache import model_cache
 from .models.registry import GENDERAGE_FILE
 from .models.store import ModelStore
 from .options import DEFAULTS, GENDER_FILTERS, check_choice
 from .selection import Selection, parse_indexes, select_faces
 from .tracking import FaceTracker, TrackedPick
-
-_genderage: dict[str, GenderAgeModel] = {}
 
 
 @dataclass
@@ -41,9 +40,7 @@ class Analysis:
 
 def genderage_model(store: ModelStore) -> GenderAgeModel:
     path = store.path(GENDERAGE_FILE)
-    if str(path) not in _genderage:
-        _genderage[str(path)] = GenderAgeModel(path)
-    return _genderage[str(path)]
+    return model_cache().get("genderage", path, None, lambda: GenderAgeModel(path))
 
 
 def analyze_image(rgb: np.ndarray, request: AnalysisRequest, store: ModelStore,
@@ -70,11 +67,12 @@ def analyze_image(rgb: np.ndarray, request: AnalysisRequest, store: ModelStore,
 
 @dataclass
 class FaceSet:
-    """The result of analysing a batch of frames: one Analysis per frame, with the frames themselves
-    (so a later step can read the chosen faces' pixels without being wired to the image again)."""
+    """The result of analysing a batch of frames: one Analysis per frame, and the pixels of the FIRST
+    frame only (source identities are read from it without wiring the image again; a batch of video
+    frames is not copied)."""
 
     request: AnalysisRequest
-    frames: list[np.ndarray]
+    frames: list[np.ndarray]  # the first frame only
     analyses: list[Analysis]
 
     def summary(self) -> str:
@@ -94,7 +92,7 @@ def analyze_batch(frames: list[np.ndarray], request: AnalysisRequest, store: Mod
         analyses.append(analyze_image(rgb, request, store, device, with_gender))
         if after_frame:
             after_frame(i)
-    return FaceSet(request=request, frames=list(frames), analyses=analyses)
+    return FaceSet(request=request, frames=list(frames[:1]), analyses=analyses)
 
 
 def track_analyses(analyses: Iterable[Analysis]) -> Iterator[Analysis]:

@@ -9,6 +9,7 @@ from .errors import ModelUnavailable
 from .face_masks import FaceMasker, MaskOptions, Occluder, Parser
 from .models.locate import find_file
 from .models.registry import MODEL_FILES
+from .model_cache import model_cache
 from .models.store import ModelStore
 from .recognition import Recognizer
 from .restore import Restorer
@@ -18,12 +19,12 @@ DEFAULT_SWAPPER = "inswapper_128.onnx"
 SWAPPER_FOLDERS = ("insightface", "reswapper", "hyperswap")  # ReActor's folders, so its users' files are found
 MASK_FOLDER = "face_parsing"
 RECOGNIZER_FILE = "models/buffalo_l/w600k_r50.onnx"
-_cache: dict[tuple[str, str], object] = {}
 
 
 @dataclass
 class SwapModels:
-    """The swapper, recognizer and restorers a swap needs, each loaded once per process.
+    """The swapper, recognizer and restorers a swap needs, kept by the active model cache
+    (once per process outside ComfyUI).
 
     swapper / recognizer: a registered name, a name in the folder, or a path (the CLI's flags)."""
 
@@ -31,6 +32,7 @@ class SwapModels:
     device: str | None = None
     swapper_file: str = DEFAULT_SWAPPER
     recognizer_file: str = RECOGNIZER_FILE
+    runs_on: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # file name -> where it ran
 
     def _resolve(self, name: str, folder: str | tuple[str, ...]) -> Path:
         if Path(name).is_absolute() or Path(name).is_file():
@@ -47,10 +49,9 @@ class SwapModels:
         return found
 
     def _cached(self, kind: str, path: Path, build):
-        key = (kind, f"{path}:{self.device}")
-        if key not in _cache:
-            _cache[key] = build(path)
-        return _cache[key]
+        model = model_cache().get(kind, path, self.device, lambda: build(path))
+        self.runs_on[path.name] = model.runs_on
+        return model
 
     def swapper(self) -> OnnxSwapper:
         return self._cached("swapper", self._resolve(self.swapper_file, SWAPPER_FOLDERS), OnnxSwapper)

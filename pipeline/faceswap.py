@@ -22,7 +22,7 @@ from .reference import ReferenceSelector
 from .restore import restore_frames
 from .selection import pair_indexes, parse_indexes, require_all
 from .similarity import cosine_similarity, frame_similarity
-from .swap import SwapOptions, swap_frame
+from .swap import SwapOptions, swap_face
 from .tracking import describe_tracks
 
 log = logging.getLogger("faceswap_v3")
@@ -36,6 +36,8 @@ class FaceswapResult:
     face_similarities: list[list[float]] = field(default_factory=list)
     masks: list[np.ndarray] = field(default_factory=list)  # per frame: float32 (H, W), the union of paste weights
     tracks: list[str] = field(default_factory=list)  # with track_faces: per frame, which face each track swapped
+    faces_swapped: list[int] = field(default_factory=list)  # per frame
+    runs_on: list[str] = field(default_factory=list)  # "model: where it ran", e.g. "GFPGANv1.4.pth: torch:cuda:0"
 
     @property
     def similarity_per_frame(self) -> list[float]:
@@ -58,14 +60,16 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
                 restore: RestoreFrames | None = None,
                 after_frame: Callable[[int], None] | None = None, options: SwapOptions | None = None,
                 mask: np.ndarray | None = None, measure_similarity: bool = True,
-                restore_batch: int = 1) -> FaceswapResult:
+                restore_batch: int = 1, on_step: Callable[[int, int, int], None] | None = None) -> FaceswapResult:
     """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
     as it comes); frames without the asked-for faces pass through with a warning. Swapped frames are
     restored restore_batch faces per call of restore (frames, faces per frame, masks per frame) -> frames.
 
     target_indexes: what the selections' requested values are (target face indexes, or reference labels
     in reference mode); each picked face gets the source its requested value pairs with.
-    options: pixel boost and face masks; mask: the user's (H, W) or (B, H, W) 0..1 mask, 0 = never change."""
+    options: pixel boost and face masks; mask: the user's (H, W) or (B, H, W) 0..1 mask, 0 = never change.
+    on_step(frame, done, total): progress inside a frame, one step per face swapped and per face
+    restored (called with done=0 first); after_frame(i) after each frame."""
     source_of = {t: s for s, t in pair_indexes(source_indexes, target_indexes)}
     options = options or SwapOptions()
     keeps = frame_masks(mask, len(frames), frames[0].shape) if mask is not None and len(frames) else None
@@ -74,20 +78,30 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
     masker = models.masker(options.masks)
     recognizer = models.recognizer() if measure_similarity else None
     result = FaceswapResult(frames=[])
-    restoring = RestoreQueue(restore, restore_batch)
     swapped: dict[int, list[tuple[Face, np.ndarray]]] = {}  # frame index -> its pairs, until the frame is finished
+    steps_done: dict[int, int] = {}
+
+    def step(index: int) -> None:
+        steps_done[index] += 1
+        if on_step:
+            on_step(index, steps_done[index], len(swapped[index]) * (1 if restore is None else 2))
+
+    restoring = RestoreQueue(restore, restore_batch, on_face_restored=step)
 
     def finish(done: list[tuple[int, np.ndarray]]) -> None:
         for index, frame in done:
             result.frames.append(frame)
             pairs = swapped.pop(index)
+            steps_done.pop(index)
             if recognizer is not None:
                 result.face_similarities.append([cosine_similarity(recognizer.embed(frame, face), embedding)
                                                  for face, embedding in pairs])
             if after_frame:
                 after_frame(index)
 
+    detectors_ran: list[str] = []
     for i, (analysis, rgb) in enumerate(zip(analyses, frames)):  # analysis first: it decodes a lazy frame
+        detectors_ran += [where for where in analysis.runs_on if where not in detectors_ran]
         selection = analysis.selection
         pairs = [(face, embeddings[source_of[t]]) for t, face in zip(selection.requested, selection.picked)
                  if face is not None]
@@ -105,11 +119,18 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
             log.warning(message)
         keep = keeps[i] if keeps else None
         coverage = np.zeros(rgb.shape[:2], np.float32)
-        out = swap_frame(rgb, pairs, swapper, boost, masker, keep, coverage) if pairs else rgb
+        swapped[i], steps_done[i] = pairs, 0
+        if on_step:
+            on_step(i, 0, len(pairs) * (1 if restore is None else 2))
+        out = rgb.copy() if pairs else rgb
+        for face, embedding in pairs:  # face by face: the same pixels as swap_frame, with progress and Cancel
+            swap_face(out, face, swapper.latent(embedding), swapper, boost, masker, keep, coverage)
+            step(i)
         result.masks.append(coverage)
-        swapped[i] = pairs
+        result.faces_swapped.append(len(pairs))
         finish(restoring.push(i, out, [face for face, _ in pairs], (keep, coverage)))
     finish(restoring.flush())
+    result.runs_on = detectors_ran + [f"{name}: {where}" for name, where in models.runs_on.items()]
     return result
 
 
@@ -121,24 +142,25 @@ def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0
         return None
     restorer = models.restorer(params.face_restore)
 
-    def restore(frames: list[np.ndarray], faces: list[list[Face]], masks=None) -> list[np.ndarray]:
+    def restore(frames: list[np.ndarray], faces: list[list[Face]], masks=None, on_face=None) -> list[np.ndarray]:
         return restore_frames(frames, faces, lambda crops: restorer.restore_batch(crops, fidelity),
                               params.face_restore_weight, params.interpolation, batch_faces, in_place=True,
-                              masks=masks)
+                              masks=masks, on_face=on_face)
 
     return restore
 
 
 def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarray], params: FaceswapParams,
-                 models: SwapModels, after_frame: Callable[[int], None] | None = None, *,
+                 models: SwapModels, after_frame: Callable[[int], None] | None = None,
+                 on_step: Callable[[int, int, int], None] | None = None, *,
                  source_model: FaceModel | None = None, reference: ReferenceSelector | None = None,
                  masks: MaskOptions | None = None, mask: np.ndarray | None = None,
                  measure_similarity: bool = True, track_faces: bool = False, pipelined: bool = True) -> FaceswapResult:
     """The API's job on one source image and one or more target frames.
 
-    source_model: a face model as the identity instead of source_rgb. reference: pick target faces by
-    identity (reference mode) instead of by input_faces_index. masks: face mask types beyond the default
-    box; mask: the user's mask, see swap_frames.
+    on_step: progress inside a frame (see swap_frames). source_model: a face model as the identity instead
+    of source_rgb. reference: pick target faces by identity (reference mode) instead of by
+    input_faces_index. masks: face mask types beyond the default box; mask: the user's mask, see swap_frames.
     track_faces: follow the first frame's picked faces through the batch (tracking.py) instead of
     numbering every frame afresh. pipelined: analyse frame k+1 on a worker thread while frame k is
     swapped, and restore as many faces per call as the restorer takes well; False runs every stage
@@ -176,6 +198,6 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
     options = SwapOptions(params.pixel_boost, masks or MaskOptions())
     try:
         return swap_frames(target_frames, analyses, target_indexes, embeddings, source_indexes, models, restore,
-                           after_frame, options, mask, measure_similarity, batch_faces)
+                           after_frame, options, mask, measure_similarity, batch_faces, on_step)
     finally:
         analyses.close()  # on Cancel or an error: the worker stops after the frame it is on

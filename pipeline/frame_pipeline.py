@@ -73,7 +73,9 @@ def frame_shapes(frames: Sequence[np.ndarray]) -> set[tuple[int, ...]]:
 
 
 # (frames, faces per frame, per frame (keep, coverage) masks for the paste-back or None) -> restored frames
-RestoreFrames = Callable[[list[np.ndarray], list[list[Face]], list[tuple] | None], list[np.ndarray]]
+# ... and on_face(k) after each face of the k-th given frame is restored (progress)
+RestoreFrames = Callable[[list[np.ndarray], list[list[Face]], list[tuple] | None, Callable[[int], None] | None],
+                         list[np.ndarray]]
 
 
 class RestoreQueue:
@@ -83,10 +85,12 @@ class RestoreQueue:
     that are finished, with their indexes. A frame's faces are never split between two restore
     calls (unless they alone are more than batch_faces). flush() restores whatever is left."""
 
-    def __init__(self, restore: RestoreFrames | None, batch_faces: int = 1) -> None:
+    def __init__(self, restore: RestoreFrames | None, batch_faces: int = 1,
+                 on_face_restored: Callable[[int], None] | None = None) -> None:
+        """on_face_restored(index): after each face of the frame pushed as index is restored."""
         if batch_faces < 1:
             raise ValueError(f"batch_faces must be at least 1, got {batch_faces}")
-        self.restore, self.batch_faces = restore, batch_faces
+        self.restore, self.batch_faces, self.on_face_restored = restore, batch_faces, on_face_restored
         self._waiting: list[tuple[int, np.ndarray, list[Face], tuple]] = []
 
     def push(self, index: int, frame: np.ndarray, faces: list[Face],
@@ -104,7 +108,9 @@ class RestoreQueue:
 
     def flush(self) -> list[tuple[int, np.ndarray]]:
         waiting, self._waiting = self._waiting, []
-        with_faces = [(frame, faces, masks) for _, frame, faces, masks in waiting if faces]
-        restored = iter(self.restore([w[0] for w in with_faces], [w[1] for w in with_faces],
-                                     [w[2] for w in with_faces]) if with_faces else [])
+        with_faces = [(index, frame, faces, masks) for index, frame, faces, masks in waiting if faces]
+        indexes = [w[0] for w in with_faces]
+        on_face = (lambda k: self.on_face_restored(indexes[k])) if self.on_face_restored else None
+        restored = iter(self.restore([w[1] for w in with_faces], [w[2] for w in with_faces],
+                                     [w[3] for w in with_faces], on_face) if with_faces else [])
         return [(index, next(restored) if faces else frame) for index, frame, faces, _ in waiting]

@@ -59,6 +59,7 @@ class Restorer:
                 f"{path.name} is a {descriptor.architecture.name} model ({descriptor.purpose}), not a face restorer")
         self.device = torch_device(device)
         self.descriptor = descriptor.to(self.device).eval()
+        self.torch_module = self.descriptor.model  # what a host's memory manager may account for
         self.architecture = descriptor.architecture.id
         self.name = path.name
         self.runs_on = f"torch:{self.device}"
@@ -101,12 +102,14 @@ FrameMasks = tuple  # (keep, coverage) of one frame, each an (H, W) float array 
 
 def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_batch: Callable[[np.ndarray], np.ndarray],
                    weight: float, interpolation: str = "Bilinear", batch_faces: int = 1,
-                   in_place: bool = False, masks: list[FrameMasks] | None = None) -> list[np.ndarray]:
+                   in_place: bool = False, masks: list[FrameMasks] | None = None,
+                   on_face: Callable[[int], None] | None = None) -> list[np.ndarray]:
     """restore_faces over several frames, with the faces of all of them going to restore_batch
     ((N, 512, 512, 3) crops -> N restored crops) at most batch_faces at a time. Every crop is cut
     before any is pasted back (where two faces' crops overlap, the later one sees the earlier face
     unrestored). A frame with nothing to restore comes back as it is; the others are copies, unless
-    in_place. masks: per frame, (keep, coverage) for paste_crop."""
+    in_place. masks: per frame, (keep, coverage) for paste_crop. on_face(k): after each face of frame k
+    is pasted back (progress; it may raise to cancel)."""
     check_choice("interpolation", interpolation, INTERPOLATIONS)
     if not 0.0 <= weight <= 1.0:
         raise BadInput(f"face_restore_weight must be between 0 and 1, got {weight}")
@@ -126,4 +129,6 @@ def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_ba
         for (k, matrix), crop in zip(jobs[start:start + batch_faces], restored):
             keep, coverage = masks[k] if masks else (None, None)
             paste_crop(outs[k], crop, matrix, flag, in_place=True, keep=keep, coverage=coverage)
+            if on_face:
+                on_face(k)
     return outs

@@ -175,7 +175,7 @@ def test_restorer_gets_the_faces_of_several_frames_in_one_call_with_the_same_res
     embeddings = source_embeddings(source, models)
     batches = []
 
-    def restore(frames, faces, masks=None):
+    def restore(frames, faces, masks=None, on_face=None):
         def counted(crops):
             batches.append(len(crops))
             return invert(crops)
@@ -203,7 +203,7 @@ def test_restore_queue_keeps_frame_order_and_passes_frames_without_faces():
     frames = [np.full((8, 8, 3), k, np.uint8) for k in range(5)]
     calls = []
 
-    def restore(batch, faces, masks=None):
+    def restore(batch, faces, masks=None, on_face=None):
         calls.append([int(f[0, 0, 0]) for f in batch])
         return [f + 100 for f in batch]
 

@@ -9,12 +9,13 @@ import torch
 from support import FACES, named
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
+from faceswap_v3.nodes.remote_swap import SegmindRemoteSwap
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
 from faceswap_v3.pipeline.engine import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline.faceswap import run_faceswap
-from faceswap_v3.pipeline.images import decode_image, encode_image, read_image_file
+from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
 
@@ -32,13 +33,16 @@ API = {
     "face_restore_weight": (0.75, None),
     "image_format": ("jpeg", ["jpeg", "png", "webp"]),
     "image_quality": (95, None),
-    "base64": (False, None),
 }
 
 
 @pytest.fixture(autouse=True)
 def _models(monkeypatch, swap_root):
     monkeypatch.setenv("FACESWAP_V3_MODELS", str(swap_root))
+
+
+def named(node, result) -> dict:
+    return dict(zip(node.RETURN_NAMES, result))
 
 
 def api_values(**changes) -> dict:
@@ -63,19 +67,93 @@ def test_all_in_one_widgets_are_the_apis_parameters_in_order_with_its_defaults()
     assert required["image_quality"][1]["min"] == 10 and required["image_quality"][1]["max"] == 100
 
 
-def test_all_in_one_matches_the_engine_and_the_api_encoding(swap_root):
+@pytest.mark.parametrize("image_format", ["jpeg", "png", "webp"])
+def test_all_in_one_image_equals_the_pipelines_array_bit_for_bit_whatever_the_image_format(swap_root, image_format):
     source = read_image_file(FACES / "portrait_female_02.jpg")
     target = read_image_file(FACES / "portrait_male_damon.jpg")
-    out = named(FaceswapV3, FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
-                                              **api_values(image_format="png")))["image"]
+    values = api_values(image_format=image_format, image_quality=40)
+    out = named(FaceswapV3, FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]), **values))
     models = SwapModels(store=ModelStore(models_root=swap_root, allow_download=False),
                         swapper_file="inswapper_128.onnx")
-    direct = run_faceswap(source, [target], FaceswapParams(**api_values(image_format="png")), models).frames[0]
-    assert not np.array_equal(direct, target)  # a face was found and swapped: the comparison below means something
-    assert np.array_equal(image_to_frames(out)[0], direct)
-    jpeg = named(FaceswapV3, FaceswapV3().swap(frames_to_image([source]), frames_to_image([target]),
-                                               **api_values(image_quality=40)))["image"]
-    assert np.array_equal(image_to_frames(jpeg)[0], decode_image(encode_image(direct, "jpeg", 40)))
+    direct = run_faceswap(source, [target], FaceswapParams(**values), models).frames[0]
+    assert not np.array_equal(direct, target)
+    assert torch.equal(out["image"], frames_to_image([direct]))
+
+
+def test_all_in_one_local_widgets_say_they_do_not_encode_and_old_base64_values_are_ignored():
+    required = FaceswapV3.INPUT_TYPES()["required"]
+    assert "base64" not in required
+    for name in ("image_format", "image_quality"):
+        assert "never re-encoded" in required[name][1]["tooltip"]
+    remote = SegmindRemoteSwap.INPUT_TYPES()["required"]
+    assert list(remote)[:len(API) + 1] == [*API, "base64"] and "never re-encoded" not in remote["image_format"][1]["tooltip"]
+    source = frames_to_image([read_image_file(FACES / "portrait_female_02.jpg")])
+    old_prompt = FaceswapV3().swap(source, source, **api_values(), base64=True)  # an API-format workflow of before
+    new_prompt = FaceswapV3().swap(source, source, **api_values())
+    assert torch.equal(old_prompt[0], new_prompt[0])
+
+
+def test_info_output_counts_faces_per_frame_names_where_models_ran_and_carries_warnings():
+    face = read_image_file(FACES / "portrait_male_damon.jpg")
+    source = frames_to_image([read_image_file(FACES / "portrait_female_02.jpg")])
+    info = named(FaceswapV3, FaceswapV3().swap(source, frames_to_image([face, np.full_like(face, 90)]),
+                                                 **api_values()))["info"]
+    lines = info.splitlines()
+    assert lines[0] == "faces swapped per frame: 1, 0"
+    assert f"model {DETECTOR}: onnxruntime:CPUExecutionProvider" in lines
+    assert "model inswapper_128.onnx: onnxruntime:CPUExecutionProvider" in lines
+    assert "model w600k_r50.onnx: onnxruntime:CPUExecutionProvider" in lines
+    assert any(line.startswith("warning: frame 1: target has no face") for line in lines)
+
+
+def test_half_precision_image_batches_are_accepted_and_quantised_like_float32():
+    damon = read_image_file(FACES / "portrait_male_damon.jpg")
+    frames = [damon, np.ascontiguousarray(damon[:, ::-1])]
+    image = frames_to_image(frames)
+    for dtype in (torch.float16, torch.bfloat16):
+        half = image.to(dtype)
+        expected = [np.clip(f * 255.0 + 0.5, 0, 255).astype(np.uint8) for f in half.float().numpy()]
+        converted = image_to_frames(half)
+        assert all(np.array_equal(a, b) for a, b in zip(converted, expected)), dtype
+        assert np.abs(converted[0].astype(int) - frames[0]).max() <= 1  # 8-bit values survive fp16 and bf16
+    grey = image_to_frames(image[..., :1].to(torch.bfloat16))[0]
+    assert grey.shape == frames[0].shape and np.array_equal(grey[..., 0], grey[..., 2])
+    source = frames_to_image([read_image_file(FACES / "portrait_female_02.jpg")])
+    swapped = FaceswapV3().swap(source.to(torch.bfloat16), image[:1].to(torch.float16), **api_values())[0]
+    assert swapped.dtype == torch.float32 and tuple(swapped.shape) == (1, 800, 600, 3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_image_batches_on_the_gpu_are_accepted():
+    source = frames_to_image([read_image_file(FACES / "portrait_female_02.jpg")])
+    target = frames_to_image([read_image_file(FACES / "portrait_male_damon.jpg")])
+    on_gpu = FaceswapV3().swap(source.cuda().half(), target.cuda(), **api_values())[0]
+    on_cpu = FaceswapV3().swap(source.half(), target, **api_values())[0]
+    assert torch.equal(on_gpu, on_cpu)
+
+
+def test_a_single_face_reports_progress_per_face_step_and_cancel_stops_between_faces(swap_root):
+    source = read_image_file(FACES / "group_2faces_women_7242.jpg")
+    target = read_image_file(FACES / "couple_female_left_male_right.jpg")
+    models = SwapModels(store=ModelStore(models_root=swap_root, allow_download=False))
+    steps = []
+    run_faceswap(source, [target], FaceswapParams(**api_values()), models,
+                 on_step=lambda frame, done, total: steps.append((frame, done, total)))
+    assert steps == [(0, 0, 1), (0, 1, 1)]  # one face: before and after its swap
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_after_first_face(frame, done, total):
+        steps.append((frame, done, total))
+        if done == 1:
+            raise Cancelled
+
+    steps.clear()
+    with pytest.raises(Cancelled):
+        run_faceswap(source, [target], FaceswapParams(**api_values(input_faces_index="0,1")), models,
+                     on_step=cancel_after_first_face)
+    assert steps == [(0, 0, 2), (0, 1, 2)]  # the second face was never started
 
 
 def test_detect_then_swap_nodes_equal_the_engine():
@@ -83,10 +161,12 @@ def test_detect_then_swap_nodes_equal_the_engine():
     target = frames_to_image([read_image_file(FACES / "two_men.jpg")] * 2)
     source_faces, _, _ = DetectFaces().detect(source, DETECTOR, "left-right", "no", "1,0")
     target_faces, _, _ = DetectFaces().detect(target, DETECTOR, "left-right", "no", "0,1")
-    swapped = named(SwapFaces, SwapFaces().swap(target, target_faces, "latent_shift.onnx",
-                                                source_faces=source_faces))["image"]
-    by_image = named(SwapFaces, SwapFaces().swap(target, target_faces, "latent_shift.onnx", source_image=source,
-                                                 source_faces_index="1,0"))["image"]
+    assert len(source_faces.frames) == len(target_faces.frames) == 1  # FACES keeps no copy of every frame
+    result = named(SwapFaces, SwapFaces().swap(target, target_faces, "latent_shift.onnx", source_faces=source_faces))
+    swapped = result["image"]
+    assert result["info"].startswith("faces swapped per frame: 2, 2\n")
+    by_image = SwapFaces().swap(target, target_faces, "latent_shift.onnx", source_image=source,
+                                source_faces_index="1,0")[0]
     assert torch.equal(swapped, by_image)
     assert not torch.equal(swapped, target)
     models = SwapModels(store=ModelStore(allow_download=False), swapper_file="latent_shift.onnx")
@@ -101,8 +181,7 @@ def test_batch_with_a_frame_without_face_passes_it_through():
     face = read_image_file(FACES / "portrait_male_damon.jpg")
     empty = np.full_like(face, 90)
     source = frames_to_image([read_image_file(FACES / "portrait_female_02.jpg")])
-    out = named(FaceswapV3, FaceswapV3().swap(source, frames_to_image([face, empty, face]),
-                                              **api_values(image_format="png")))["image"]
+    out = named(FaceswapV3, FaceswapV3().swap(source, frames_to_image([face, empty, face]), **api_values()))["image"]
     frames = image_to_frames(out)
     assert np.array_equal(frames[1], empty)
     assert not np.array_equal(frames[0], face) and np.array_equal(frames[0], frames[2])

@@ -11,6 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+import torch
 import pytest
 from aiohttp import web
 
@@ -392,13 +393,14 @@ def test_remote_node_and_local_node_give_the_same_image(start_api_server, swap_r
     api = {"input_faces_index": "0,1", "source_faces_index": "1,0", "face_restore": "codeformer-v0.1.0.pth",
            "interpolation": "Bilinear", "detection_face_order": "left-right",
            "facedetection": "scrfd_2.5g_bnkps.onnx", "detect_gender_input": "no", "detect_gender_source": "no",
-           "face_restore_weight": 0.0, "image_format": "png", "image_quality": 95, "base64": False}
-    local = dict(zip(FaceswapV3.RETURN_NAMES, FaceswapV3().swap(source, target, **api)))["image"]
+           "face_restore_weight": 0.0, "image_format": "png", "image_quality": 95}
+    local = FaceswapV3().swap(source, target, **api)[0]
     for mode, transport in (("sync", "upload"), ("async", "base64")):
-        image, credits = SegmindRemoteSwap().swap(mode, transport, server, source_img=source, target_img=target,
-                                                  storage_url=server, **api)
-        assert np.array_equal(image_to_frames(image)[0], image_to_frames(local)[0]), (mode, transport)
-        assert credits == ""
+        outputs = dict(zip(SegmindRemoteSwap.RETURN_NAMES,
+                           SegmindRemoteSwap().swap(mode, transport, server, source_img=source, target_img=target,
+                                                    storage_url=server, **api, base64=False)))
+        assert np.array_equal(image_to_frames(outputs["image"])[0], image_to_frames(local)[0]), (mode, transport)
+        assert outputs["remaining_credits"] == ""
     assert not np.array_equal(image_to_frames(local)[0], image_to_frames(target)[0])
 
 
@@ -527,3 +529,12 @@ def test_a_failed_job_is_rejected_input_and_a_server_fault_is_not(scripted):
     with pytest.raises(RemoteError) as fault:
         client.swap_sync({})
     assert fault.value.status == 500 and not isinstance(fault.value, BadInput)
+    # a batch: every frame goes to the API (one call each), not just the first
+    batch = torch.cat([target, torch.flip(target, dims=[2])])
+    outputs = dict(zip(SegmindRemoteSwap.RETURN_NAMES,
+                       SegmindRemoteSwap().swap("async", "base64", server, source_img=source, target_img=batch,
+                                                storage_url=server, api_key="node-key", **api, base64=False)))
+    local_batch = FaceswapV3().swap(source, batch, **api)[0]
+    assert tuple(outputs["image"].shape) == tuple(batch.shape) and torch.equal(outputs["image"], local_batch)
+    assert outputs["info"].startswith(f"frames swapped by {server} (async): 2")
+    assert "warning: the API key typed into SegmindRemoteSwap is saved in the workflow" in outputs["info"]

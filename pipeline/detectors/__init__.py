@@ -1,8 +1,9 @@
-"""Face detectors by the API's name (plus insightface SCRFD files), loaded once and reused."""
+"""Face detectors by the API's name (plus insightface SCRFD files), kept by the active model cache."""
 
 from __future__ import annotations
 
 from ..errors import BadInput, ModelUnavailable
+from ..model_cache import model_cache
 from ..models.locate import find_file
 from ..models.registry import DETECTOR_FILES
 from ..models.store import ModelStore
@@ -10,7 +11,6 @@ from ..options import API_DETECTORS
 from .common import FaceDetector
 
 SCRFD_10G = "scrfd_10g (buffalo_l)"
-_loaded: dict[tuple[str, str, str], FaceDetector] = {}
 
 
 def detector_choices(store: ModelStore | None = None) -> list[str]:
@@ -29,10 +29,7 @@ def load_detector(name: str, store: ModelStore, device: str | None = None) -> Fa
             raise ModelUnavailable(f"SCRFD file {name} not found (looked in: {looked})")
     else:
         raise BadInput(f"facedetection: {name!r} is not one of {', '.join(detector_choices())} or an SCRFD .onnx file")
-    key = (name, str(path), device or "")
-    if key not in _loaded:
-        _loaded[key] = _build(name, path, device)
-    return _loaded[key]
+    return model_cache().get(f"detector {name}", path, device, lambda: _build(name, path, device))
 
 
 def _build(name: str, path, device: str | None) -> FaceDetector:

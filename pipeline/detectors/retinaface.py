@@ -53,6 +53,7 @@ class RetinaFaceDetector:
         net = RetinaFaceNet(backbone)
         load_state_dict(Path(path), net, f"RetinaFace {backbone}")
         self.net = net.eval().to(self.device)
+        self.torch_module = self.net  # what a host's memory manager may account for
         self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
         self._torch = torch
 

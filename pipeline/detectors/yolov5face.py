@@ -25,6 +25,7 @@ class YOLOv5FaceDetector:
         net = YOLOv5FaceNet(variant)
         load_state_dict(Path(path), net, f"YOLOv5{variant}-face")
         self.net = net.eval().to(self.device)
+        self.torch_module = self.net  # what a host's memory manager may account for
         self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
         self._torch = torch
 

@@ -1,0 +1,99 @@
+"""Our models under ComfyUI's memory management (imported only inside ComfyUI).
+
+Each model (torch restorers and detectors, onnxruntime sessions) is registered with
+comfy.model_management through a ModelPatcher, like ComfyUI's own models: loaded to the device for
+each use and listed among the loaded models. When ComfyUI unloads one (room for another model,
+"Unload models", POST /free) the model is dropped whole and its memory goes back to the system;
+the next use loads it from disk again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import inspect
+import logging
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import torch
+from comfy import model_management
+from comfy.model_patcher import ModelPatcher
+
+log = logging.getLogger("faceswap_v3")
+T = TypeVar("T")
+# Older ComfyUI releases lack force_full_load; there a model loads whole when it fits, as ours do.
+_FULL_LOAD = {"force_full_load": True} if "force_full_load" in inspect.signature(
+    model_management.load_models_gpu).parameters else {}
+
+
+class FaceswapV3Weights(torch.nn.Module):
+    """What ComfyUI sees of one of our models: its torch module as the only child (none for an
+    onnxruntime session, whose size is given instead)."""
+
+
+class _DropOnUnloadPatcher(ModelPatcher):
+    """All or nothing: never partially offloaded (our networks run on one device); unloading
+    forgets the model."""
+
+    def __init__(self, weights: FaceswapV3Weights, device, size: int, on_unload: Callable[[], None]):
+        super().__init__(weights, load_device=device, offload_device=torch.device("cpu"), size=size)
+        self._on_unload = on_unload
+
+    def partially_unload(self, device_to, memory_to_free=0):
+        return 0
+
+    def detach(self, unpatch_all=True):
+        if unpatch_all:  # a real unload; unpatch_all=False is ComfyUI re-seating a model it keeps
+            self.model._modules.clear()
+            self._on_unload()
+        return super().detach(unpatch_all)
+
+
+class ComfyModelCache:
+    """pipeline.model_cache's interface, backed by comfy.model_management."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str], tuple[object, ModelPatcher]] = {}
+        # Unloaded patchers (now empty) outlive ComfyUI's unload loop, which breaks if one vanishes mid-loop.
+        self._unloaded: list[ModelPatcher] = []
+
+    def get(self, kind: str, path: Path, device: str | None, build: Callable[[], T]) -> T:
+        key = (kind, str(path), device or "")
+        self._unloaded.clear()
+        entry = self._entries.get(key)
+        if entry is None:
+            model = build()
+            entry = (model, self._patcher(key, model, Path(path)))
+            self._entries[key] = entry
+        model_management.load_models_gpu([entry[1]], **_FULL_LOAD)
+        return entry[0]
+
+    def _patcher(self, key: tuple[str, str, str], model, path: Path) -> ModelPatcher:
+        weights = FaceswapV3Weights()
+        module = getattr(model, "torch_module", None)
+        if module is not None:
+            weights.add_module("model", module)
+            device = next(module.parameters()).device
+            size = 0  # ComfyUI measures the module
+        else:
+            device = model_management.get_torch_device()
+            on_cpu = getattr(model, "runs_on", "").endswith("CPUExecutionProvider")
+            size = 0 if on_cpu else path.stat().st_size  # an onnxruntime session's device memory, roughly
+        return _DropOnUnloadPatcher(weights, device, size, lambda: self._forget(key))
+
+    def _forget(self, key: tuple[str, str, str]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self._unloaded.append(entry[1])
+        del entry  # the model's last reference: its memory is freed here, before the trim
+        log.info("Faceswap V3: unloaded %s (%s)", key[0], Path(key[1]).name)
+        _return_freed_memory_to_system()
+
+
+def _return_freed_memory_to_system() -> None:
+    """glibc keeps freed heap pages for reuse; hand them back so the process really shrinks."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass

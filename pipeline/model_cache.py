@@ -1,0 +1,42 @@
+"""Where loaded models live. By default each model is built once per process and kept; a host
+application (ComfyUI, through nodes/comfy_models.py) can install its own cache to manage them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class ModelCache(Protocol):
+    def get(self, kind: str, path: Path, device: str | None, build: Callable[[], T]) -> T:
+        """The model of this kind built from path for device, building it with build() when missing.
+        Called each time a model is about to be used."""
+        ...
+
+
+class ProcessModelCache:
+    """Every model built once and kept for the life of the process (CLI, server, tests)."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str, str], object] = {}
+
+    def get(self, kind: str, path: Path, device: str | None, build: Callable[[], T]) -> T:
+        key = (kind, str(path), device or "")
+        if key not in self._models:
+            self._models[key] = build()
+        return self._models[key]
+
+
+_active: ModelCache = ProcessModelCache()
+
+
+def model_cache() -> ModelCache:
+    return _active
+
+
+def use_model_cache(cache: ModelCache) -> None:
+    """Install the cache every later model lookup goes through."""
+    global _active
+    _active = cache
