@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import BadInput, ModelUnavailable
-from .onnx_session import default_providers
+from .onnx_session import active_provider, default_providers
 
 MASK_TYPES = ("box", "occlusion", "region")
 # ComfyUI's classic widgets have no multi-select: the face_mask_types widget offers every combination
@@ -144,6 +144,7 @@ class Occluder:
                                 lambda i, o: len(i) == 1 and i[0][1:] == (XSEG_SIZE, XSEG_SIZE, 3)
                                 and len(o[0]) in (3, 4) and o[0][1:3] == (XSEG_SIZE, XSEG_SIZE))
         self.name = Path(path).name
+        self.runs_on = f"onnxruntime:{active_provider(self.session)}"
 
     @staticmethod
     def prepare(crop: np.ndarray) -> np.ndarray:
@@ -169,6 +170,7 @@ class Parser:
                                 lambda i, o: len(i) == 1 and i[0][1:] == (3, BISENET_SIZE, BISENET_SIZE)
                                 and o[0][1:] == (19, BISENET_SIZE, BISENET_SIZE))
         self.name = Path(path).name
+        self.runs_on = f"onnxruntime:{active_provider(self.session)}"
 
     @staticmethod
     def prepare(crop: np.ndarray) -> np.ndarray:

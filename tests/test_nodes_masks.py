@@ -36,7 +36,8 @@ def api_values(**changes) -> dict:
 
 def test_new_widgets_come_after_the_existing_ones_with_todays_behaviour_as_default():
     inputs = FaceswapV3.INPUT_TYPES()  # the frontend lists required widgets, then optional ones
-    assert list(inputs["required"])[-1] == "base64" and list(inputs["optional"])[:len(NEW_WIDGETS)] == NEW_WIDGETS
+    assert list(inputs["required"])[-1] == "image_quality"  # the last API widget of the local node
+    assert list(inputs["optional"])[:len(NEW_WIDGETS)] == NEW_WIDGETS
     optional = SwapFaces.INPUT_TYPES()["optional"]
     assert list(optional)[list(optional).index("source_faces_index") + 1:][:len(NEW_WIDGETS)] == NEW_WIDGETS
     assert optional["pixel_boost"][0] == ["128x128", "256x256", "384x384", "512x512", "768x768", "1024x1024"]
@@ -45,8 +46,9 @@ def test_new_widgets_come_after_the_existing_ones_with_todays_behaviour_as_defau
     assert "box+occlusion+region" in optional["face_mask_types"][0]
     for node in (SwapFaces, FaceswapV3, RestoreFace):
         assert node.INPUT_TYPES()["optional"]["mask"][0] == "MASK"
-    assert SwapFaces.RETURN_NAMES[:2] == ("image", "mask") and SwapFaces.RETURN_TYPES[:2] == ("IMAGE", "MASK")
-    assert FaceswapV3.RETURN_NAMES[:2] == ("image", "mask")
+    for node in (SwapFaces, FaceswapV3):
+        assert dict(zip(node.RETURN_NAMES, node.RETURN_TYPES))["mask"] == "MASK"
+        assert node.RETURN_NAMES == ("image", "info", "mask", "face_similarity")
 
 
 def test_all_in_one_mask_output_holds_every_changed_pixel_and_a_half_mask_holds():

@@ -188,7 +188,7 @@ def test_swap_outputs_per_frame_similarity_to_the_source():
     # identity swap of the face onto itself keeps the likeness; a green face has lost it; no face: NaN
     assert kept["face_similarity"][0] > 0.95 and painted["face_similarity"][0] < 0.5
     assert math.isnan(kept["face_similarity"][1])
-    assert dict(zip(SwapFaces.RETURN_NAMES, SwapFaces.OUTPUT_IS_LIST)) == {"image": False, "mask": False,
+    assert dict(zip(SwapFaces.RETURN_NAMES, SwapFaces.OUTPUT_IS_LIST)) == {"image": False, "info": False, "mask": False,
                                                                           "face_similarity": True}
     assert torch.equal(kept["image"][1], frames[1])
 

@@ -15,7 +15,7 @@ import torch
 import pytest
 from aiohttp import web
 
-from support import FACES
+from support import FACES, named
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline.remote.api_key import choose_key, origin
 from faceswap_v3.pipeline.remote.client import (FaceswapClient, RemoteCancelled, RemoteConfig, RemoteError,
@@ -402,6 +402,15 @@ def test_remote_node_and_local_node_give_the_same_image(start_api_server, swap_r
         assert np.array_equal(image_to_frames(outputs["image"])[0], image_to_frames(local)[0]), (mode, transport)
         assert outputs["remaining_credits"] == ""
     assert not np.array_equal(image_to_frames(local)[0], image_to_frames(target)[0])
+    # a batch: every frame goes to the API (one call each), not just the first
+    batch = torch.cat([target, torch.flip(target, dims=[2])])
+    outputs = dict(zip(SegmindRemoteSwap.RETURN_NAMES,
+                       SegmindRemoteSwap().swap("async", "base64", server, source_img=source, target_img=batch,
+                                                storage_url=server, api_key="node-key", **api, base64=False)))
+    local_batch = FaceswapV3().swap(source, batch, **api)[0]
+    assert tuple(outputs["image"].shape) == tuple(batch.shape) and torch.equal(outputs["image"], local_batch)
+    assert outputs["info"].startswith(f"frames swapped by {server} (async): 2")
+    assert "warning: the API key typed into SegmindRemoteSwap is saved in the workflow" in outputs["info"]
 
 
 # --- the key goes to the API's origin only -------------------------------------------------------------
@@ -488,7 +497,7 @@ def test_remote_node_sends_the_environment_key_to_a_custom_base_url_only_when_al
         node.swap("sync", "upload", scripted.url, **urls, **api)
     assert KEY not in str(info.value) and keys_seen(scripted) == []
 
-    image, _ = node.swap("sync", "upload", scripted.url, api_key="typed-key", **urls, **api)
+    image = named(SegmindRemoteSwap, node.swap("sync", "upload", scripted.url, api_key="typed-key", **urls, **api))["image"]
     assert image_to_frames(image)[0].shape[2] == 3 and keys_seen(scripted) == ["typed-key"]
 
     monkeypatch.setenv("SEGMIND_ALLOW_CUSTOM_BASE_URL", "1")
@@ -529,12 +538,3 @@ def test_a_failed_job_is_rejected_input_and_a_server_fault_is_not(scripted):
     with pytest.raises(RemoteError) as fault:
         client.swap_sync({})
     assert fault.value.status == 500 and not isinstance(fault.value, BadInput)
-    # a batch: every frame goes to the API (one call each), not just the first
-    batch = torch.cat([target, torch.flip(target, dims=[2])])
-    outputs = dict(zip(SegmindRemoteSwap.RETURN_NAMES,
-                       SegmindRemoteSwap().swap("async", "base64", server, source_img=source, target_img=batch,
-                                                storage_url=server, api_key="node-key", **api, base64=False)))
-    local_batch = FaceswapV3().swap(source, batch, **api)[0]
-    assert tuple(outputs["image"].shape) == tuple(batch.shape) and torch.equal(outputs["image"], local_batch)
-    assert outputs["info"].startswith(f"frames swapped by {server} (async): 2")
-    assert "warning: the API key typed into SegmindRemoteSwap is saved in the workflow" in outputs["info"]
