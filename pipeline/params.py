@@ -26,6 +26,10 @@ class FaceswapParams:
     base64: bool = DEFAULTS["base64"]
 
     def __post_init__(self) -> None:
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise BadInput(f"{name} must be a string, got {'null' if value is None else type(value).__name__}")
         parse_indexes(self.input_faces_index, "input_faces_index")
         parse_indexes(self.source_faces_index, "source_faces_index")
         check_choice("detection_face_order", self.detection_face_order, FACE_ORDERS)
@@ -63,3 +67,7 @@ class FaceswapParams:
 
     def to_mapping(self) -> dict:
         return asdict(self)
+
+
+_TEXT_FIELDS = ("input_faces_index", "source_faces_index", "face_restore", "interpolation", "detection_face_order",
+                "facedetection", "detect_gender_input", "detect_gender_source", "image_format")

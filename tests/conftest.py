@@ -113,18 +113,28 @@ def restorer_root(swap_root, tmp_path_factory) -> Path:
     return root
 
 
+class ServerURL(str):
+    """A started server's URL; .process is its Popen, .data_dir its --data-dir."""
+
+    process = None
+    data_dir = None
+
+
 @pytest.fixture(scope="session")
-def start_api_server():
-    """Start `python -m faceswap_v3 serve` as a real process on a free loopback port; returns its URL.
-    Every server started is stopped at the end of the session."""
+def start_api_server(tmp_path_factory):
+    """Start `python -m faceswap_v3 serve` as a real process on a free loopback port; returns its URL
+    (a ServerURL). Each server gets a fresh --data-dir unless one is passed. Every server started is
+    stopped at the end of the session."""
     import os
     import subprocess
     import sys
 
     processes = []
 
-    def start(models_root: Path, *extra: str) -> str:
+    def start(models_root: Path, *extra: str) -> ServerURL:
         env = {**os.environ, "FACESWAP_V3_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        if "--data-dir" not in extra:
+            extra = (*extra, "--data-dir", str(tmp_path_factory.mktemp("server-data")))
         process = subprocess.Popen(
             [sys.executable, "-m", "faceswap_v3", "serve", "--port", "0", "--models-dir", str(models_root), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
@@ -133,11 +143,14 @@ def start_api_server():
         if "serving the Faceswap V3 API on " not in line:
             process.kill()
             raise RuntimeError(f"server did not start: {line!r}")
-        return line.strip().rsplit(" ", 1)[1]
+        url = ServerURL(line.strip().rsplit(" ", 1)[1])
+        url.process, url.data_dir = process, Path(extra[list(extra).index("--data-dir") + 1])
+        return url
 
     yield start
     for process in processes:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

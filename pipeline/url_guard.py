@@ -1,0 +1,124 @@
+"""Which addresses an image URL may make us connect to (the server's guard against SSRF).
+
+A server that fetches URLs for strangers must not become their way into its own network: every host
+is resolved here, every address checked, and the caller connects to the checked address itself, so a
+second DNS answer (rebinding) cannot slip another address in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import BadInput
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """allow_private: any address at all (loopback, private ranges...), for a server used on one's own
+    machine (--allow-private-urls). allowed_networks: these networks besides public addresses
+    (--allow-url-network, e.g. one internal image host)."""
+
+    allow_private: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+    def allows(self, address: IPAddress) -> bool:
+        if self.allow_private or any(address in net for net in self.allowed_networks
+                                     if net.version == address.version):
+            return True
+        return is_public(address)
+
+
+PUBLIC_ONLY = AddressPolicy()
+ANY_ADDRESS = AddressPolicy(allow_private=True)
+
+
+def is_public(address: IPAddress) -> bool:
+    """A globally reachable unicast address, also judging the IPv4 address inside mapped, 6to4 and
+    NAT64 IPv6 forms."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not is_public(embedded):
+            return False
+        if address.teredo is not None or address.is_site_local:
+            return False
+    elif address in _CGNAT:
+        return False
+    return address.is_global and not (address.is_multicast or address.is_unspecified or address.is_reserved
+                                      or address.is_loopback or address.is_link_local or address.is_private)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One URL split for a pinned connection: connect to address, say host in Host and TLS SNI."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+
+
+def parse_url(url: str, what: str = "image URL") -> Target:
+    """Split an http(s) URL; BadInput for anything malformed, another scheme, or a user@host form."""
+    text = url.strip()
+    shown = shown_url(text)
+    try:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        host = parts.hostname
+        port = parts.port
+        userinfo = parts.username is not None or parts.password is not None
+    except (ValueError, UnicodeError):
+        raise BadInput(f"{what} is not a valid URL: {shown}") from None
+    if scheme not in ("http", "https"):
+        raise BadInput(f"{what}: only http(s) URLs are accepted, got {shown}")
+    if userinfo:
+        raise BadInput(f"{what}: URLs with a user name or password (user@host) are not accepted")
+    if not host or any(ch in host for ch in " \t\r\n\\%") or ".." in host or host.startswith("."):
+        raise BadInput(f"{what} is not a valid URL (bad host name): {shown}")
+    try:
+        host.encode("idna") if not _is_ip(host) else None
+    except UnicodeError:
+        raise BadInput(f"{what} is not a valid URL (bad host name): {shown}") from None
+    return Target(text, scheme, host, port or (443 if scheme == "https" else 80))
+
+
+def resolve_allowed(target: Target, policy: AddressPolicy, what: str = "image URL") -> IPAddress:
+    """The address to connect to: every address the host resolves to must be allowed (one refused
+    address refuses the host), so no answer can point us inward."""
+    try:
+        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise BadInput(f"could not fetch {shown_url(target.url)}: the host name does not resolve") from None
+    addresses = []
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses or not all(policy.allows(a) for a in addresses):
+        raise BadInput(f"could not fetch {shown_url(target.url)}: this server fetches images from public "
+                       "addresses only")
+    return addresses[0]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def shown_url(url: str) -> str:
+    """The URL as quoted in an error: one line, at most 200 characters."""
+    text = " ".join(url.split())
+    return text if len(text) <= 200 else text[:200] + "..."
