@@ -12,7 +12,7 @@ from typing import Callable
 from ..errors import BadInput
 from ..http_fetch import fetch_bytes_async
 from ..images import base64_bytes, looks_like_url, probe_image
-from ..url_guard import AddressPolicy, shown_url
+from ..url_guard import AddressPolicy, parse_url, shown_url
 from .limits import ServerLimits
 from .swap_job import EncodedImage
 
@@ -30,7 +30,7 @@ class InputReader:
     async def read(self, reference: str, what: str, local_asset: Callable[[str], bytes | None]) -> EncodedImage:
         loop = asyncio.get_running_loop()
         if looks_like_url(reference):
-            url = reference.strip()
+            url = parse_url(reference, what).url
             data = local_asset(url)
             if data is None:
                 async with self.fetches:

@@ -133,8 +133,8 @@ class FaceswapServer:
             body = await request.json()
         except web.HTTPRequestEntityTooLarge:
             raise
-        except (ValueError, RecursionError, UnicodeDecodeError):
-            raise BadInput("the request body must be a JSON object") from None
+        except (ValueError, RecursionError):
+            raise BadInput("the request body is not valid JSON (send a JSON object)") from None
         if not isinstance(body, dict):
             raise BadInput("the request body must be a JSON object")
         return body
