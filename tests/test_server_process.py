@@ -5,6 +5,7 @@ and the key from a file or the environment. Every address used is loopback."""
 from __future__ import annotations
 
 import base64
+import io
 import os
 import signal
 import subprocess
@@ -115,29 +116,37 @@ def test_a_redirect_from_an_allowed_origin_to_a_refused_one_is_refused_before_co
                                           "fetches images from public addresses only")
 
 
-def test_kill_9_with_queued_jobs_and_a_restart_that_finishes_them(start_api_server, restorer_root, tmp_path):
+def big_target() -> str:
+    """The damon portrait at 3000x4000: its PNG result keeps the worker busy for seconds."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.open(FACES / "portrait_male_damon.jpg").convert("RGB").resize((3000, 4000)).save(out, "JPEG", quality=90)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def test_kill_9_with_queued_jobs_and_a_restart_that_finishes_them(start_api_server, swap_root, tmp_path):
     data_dir = tmp_path / "data"
-    server = start_api_server(restorer_root, "--data-dir", str(data_dir), "--api-key", KEY)
+    server = start_api_server(swap_root, "--data-dir", str(data_dir), "--api-key", KEY)
     before = httpx.post(f"{server}/v2/faceswap-v3", json=payload(), headers=KEYED).json()["request_id"]
     assert wait_finished(server, before, KEYED)["status"] == "COMPLETED"
-    # a real-size GFPGAN (random weights) keeps the worker busy for seconds: the rest waits QUEUED
-    slow = httpx.post(f"{server}/v2/faceswap-v3", json=payload(face_restore="GFPGANv1.4.pth", face_restore_weight=0.5),
-                      headers=KEYED).json()["request_id"]
+    slow = httpx.post(f"{server}/v2/faceswap-v3", json=payload(target_img=big_target()), headers=KEYED
+                      ).json()["request_id"]
     queued = [httpx.post(f"{server}/v2/faceswap-v3", json=payload(image_format=fmt), headers=KEYED).json()["request_id"]
-              for fmt in ("png", "jpeg", "webp", "png")]
+              for fmt in ("jpeg", "webp", "png")]
     deadline = time.monotonic() + 60
     while httpx.get(f"{server}/v2/requests/{slow}/status", headers=KEYED).json()["status"] != "PROCESSING":
         assert time.monotonic() < deadline
         time.sleep(0.05)
     states = [httpx.get(f"{server}/v2/requests/{r}/status", headers=KEYED).json()["status"] for r in queued]
-    assert states == ["QUEUED"] * 4
+    assert states == ["QUEUED"] * 3
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(10)
 
-    again = start_api_server(restorer_root, "--data-dir", str(data_dir), "--api-key", KEY)
+    again = start_api_server(swap_root, "--data-dir", str(data_dir), "--api-key", KEY)
     results = [wait_finished(again, r, KEYED) for r in [slow, *queued]]
-    assert [r["status"] for r in results] == ["COMPLETED"] * 5
-    assert [r["output"].rsplit(".", 1)[1] for r in results] == ["png", "png", "jpeg", "webp", "png"]
+    assert [r["status"] for r in results] == ["COMPLETED"] * 4
+    assert [r["output"].rsplit(".", 1)[1] for r in results] == ["png", "jpeg", "webp", "png"]
     for result in [wait_finished(again, before, KEYED), *results]:
         image = httpx.get(result["output"], headers=KEYED)
         assert image.status_code == 200 and len(image.content) > 1000
