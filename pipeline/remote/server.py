@@ -35,7 +35,7 @@ from .database import Database
 from .http_guard import (SAFE_HEADERS, ServerAddress, auth_middleware, browser_middleware, error, errors_middleware,
                          origin_of)
 from .inputs import InputReader, asset_name, refuse_missing_asset
-from .jobs import COMPLETED, FAILED, QUEUED, RESULT_TTL_S, JobTable
+from .jobs import COMPLETED, FAILED, QUEUED, RESULT_TTL_S, Job, JobTable
 from .limits import Admission, ServerLimits, Ticket
 from .model_names import check_model_names
 from .swap_job import CONTENT_TYPES, EncodedImage, decode_inputs, run_job
@@ -231,8 +231,10 @@ class FaceswapServer:
     # --- routes ----------------------------------------------------------------------------
     async def sync_swap(self, request: web.Request) -> web.Response:
         params, source, target, ticket = await self._accept(request)
-        outcome = await asyncio.get_running_loop().run_in_executor(
-            self.worker, self._work_inline, params, source.data, target.data, ticket)
+        future = self.worker.submit(self._work_inline, params, source.data, target.data, ticket)
+        # a job cancelled before it started never runs its own release
+        future.add_done_callback(lambda done: done.cancelled() and self.admission.release(ticket))
+        outcome = await asyncio.wrap_future(future)
         if outcome.error is not None:
             return error(outcome.status, outcome.error)
         if params.base64:
@@ -241,16 +243,20 @@ class FaceswapServer:
 
     async def submit(self, request: web.Request) -> web.Response:
         params, source, target, ticket = await self._accept(request)
-        try:
-            job = await asyncio.to_thread(self.jobs.add, params.to_mapping(), source.data, target.data,
-                                          ticket.pixels)
-            self.worker.submit(self._work_stored, job.request_id, ticket)
-        except BaseException:
-            self.admission.release(ticket)
-            raise
+        job = await asyncio.to_thread(self._enqueue, params, source.data, target.data, ticket)
         base = f"{self.address.base_url(request)}/v2/requests/{job.request_id}"
         return web.json_response({"request_id": job.request_id, "status": QUEUED,
                                   "status_url": f"{base}/status", "response_url": base})
+
+    def _enqueue(self, params: FaceswapParams, source: bytes, target: bytes, ticket: Ticket) -> Job:
+        """Store the job and queue it, in one step that a cancelled request cannot cut in two."""
+        try:
+            job = self.jobs.add(params.to_mapping(), source, target, ticket.pixels)
+        except BaseException:
+            self.admission.release(ticket)
+            raise
+        self.worker.submit(self._work_stored, job.request_id, ticket)
+        return job
 
     def _job(self, request: web.Request):
         job = self.jobs.get(request.match_info["id"])
