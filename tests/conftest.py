@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import shutil
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from support import MODELS
+from support import MODELS, RouteHandler
 
 
 @pytest.fixture(autouse=True)
@@ -45,30 +45,10 @@ def store(models_root):
     return ModelStore(models_root=models_root, allow_download=False)
 
 
-class _Routes(BaseHTTPRequestHandler):
-    routes: dict = {}
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        route = self.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-            return
-        status, headers, body = route
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def http_server():
     """A real HTTP server on 127.0.0.1; add routes with server.routes[path] = (status, headers, body)."""
-    handler = type("Handler", (_Routes,), {"routes": {}})
+    handler = type("Handler", (RouteHandler,), {"routes": {}})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.routes = handler.routes
     server.url = f"http://127.0.0.1:{server.server_address[1]}"

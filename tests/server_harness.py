@@ -10,10 +10,12 @@ import io
 import socket
 import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import numpy as np
 from PIL import Image
+
+from support import RouteHandler
 
 
 @contextmanager
@@ -83,28 +85,8 @@ def image_host(host: str, routes: dict):
     """A threaded HTTP server on host (a loopback address) answering routes[path] = (status, headers,
     body); body may be a callable writing to the handler (for slow answers)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            route = routes.get(self.path)
-            if route is None:
-                self.send_error(404)
-                return
-            status, headers, body = route
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            if callable(body):
-                self.end_headers()
-                body(self)
-                return
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer((host, 0), Handler)
+    handler = type("Handler", (RouteHandler,), {"routes": routes})
+    server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

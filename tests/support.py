@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,3 +29,30 @@ def psnr(a, b) -> float:
 
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+class RouteHandler(BaseHTTPRequestHandler):
+    """Answers GET routes[path] = (status, headers, body); a callable body writes the answer itself
+    (after the headers, without Content-Length), for slow or recording routes."""
+
+    routes: dict = {}
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        route = self.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        status, headers, body = route
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if callable(body):
+            self.end_headers()
+            body(self)
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
