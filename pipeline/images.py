@@ -106,7 +106,9 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
+    """A decoder's message on one line; PIL's "image file" wording would mislead for base64 or URL input."""
+    text = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return re.sub(r"\b(image )?file\b", "image data", text)
 
 
 def base64_bytes(text: str, what: str = "image") -> bytes:

@@ -359,6 +359,7 @@ def test_red_team_every_malformed_request_is_a_400_or_a_failed_job_never_a_500(s
     wrong = [o for o in outcomes if o[2] not in (400, 422)]
     assert not wrong, wrong
     assert all(o[3] and "internal error" not in o[3] for o in outcomes)
+    assert not [o for o in outcomes if "file" in o[3]]  # base64 and URL inputs are not files
     assert finished == ["COMPLETED"] * 3
     assert len(outcomes) == 2 * len(bodies)
 
