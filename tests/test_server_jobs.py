@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from server_harness import image_host, png_bytes
 from faceswap_v3.pipeline.http_fetch import _pinned_request, fetch_bytes
-from faceswap_v3.pipeline.remote.database import Database
+from faceswap_v3.pipeline.remote.database import Database, DataDirInUse
 from faceswap_v3.pipeline.remote.jobs import COMPLETED, FAILED, INTERRUPTED_TWICE, PROCESSING, QUEUED, JobTable
 from faceswap_v3.pipeline.url_guard import ANY_ADDRESS, parse_url
 
@@ -72,3 +74,11 @@ def test_a_host_name_is_resolved_once_and_sent_as_host():
         port = host.rsplit(":", 1)[1]
         data, content_type = fetch_bytes(f"http://localhost:{port}/face.png", policy=ANY_ADDRESS)
     assert data == png_bytes() and content_type == "image/png" and seen == [f"localhost:{port}"]
+
+
+def test_one_server_per_data_directory(tmp_path):
+    first = Database(tmp_path)
+    with pytest.raises(DataDirInUse, match="another server is using the data directory"):
+        Database(tmp_path)
+    first.close()
+    Database(tmp_path).close()
