@@ -45,7 +45,7 @@ async def fetch_bytes_async(url: str, max_bytes: int = MAX_DOWNLOAD_BYTES, timeo
     tell a refused address from a closed port."""
     import httpx
 
-    target = parse_url(url, what)
+    target = _parse(url, what)
     try:
         async with asyncio.timeout(timeout_s):
             async with httpx.AsyncClient(verify=_tls(), trust_env=False, follow_redirects=False) as client:
@@ -54,7 +54,7 @@ async def fetch_bytes_async(url: str, max_bytes: int = MAX_DOWNLOAD_BYTES, timeo
                     async with client.stream(**_pinned_request(target, address), timeout=timeout_s) as response:
                         location = response.headers.get("location")
                         if response.status_code in _REDIRECTS and location:
-                            target = parse_url(urljoin(target.url, location.strip()), f"{what} (redirected)")
+                            target = _parse(urljoin(target.url, location.strip()), f"{what} (redirected)")
                             continue
                         if response.status_code != 200:
                             raise BadInput(f"could not fetch {shown_url(url)}: it answered HTTP {response.status_code}")
@@ -66,6 +66,18 @@ async def fetch_bytes_async(url: str, max_bytes: int = MAX_DOWNLOAD_BYTES, timeo
                        "(the limit for a whole download)") from None
     except httpx.HTTPError:
         raise BadInput(f"could not fetch {shown_url(url)}: the host could not be reached or did not answer") from None
+
+
+def _parse(url: str, what: str) -> Target:
+    """parse_url, and the whole URL (path and query too) as httpx will send it."""
+    import httpx
+
+    target = parse_url(url, what)
+    try:
+        httpx.URL(target.url)
+    except (httpx.InvalidURL, ValueError, UnicodeError):
+        raise BadInput(f"{what} is not a valid URL: {shown_url(url)}") from None
+    return target
 
 
 def _pinned_request(target: Target, address) -> dict:

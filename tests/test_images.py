@@ -43,7 +43,7 @@ def test_decompression_bomb_header_is_refused_before_decoding():
 
 
 def test_corrupt_and_truncated_bytes():
-    with pytest.raises(BadInput, match=r"^source_img is not an image in a format this API takes \(JPEG, PNG, WebP, GIF, BMP or TIFF\)"):
+    with pytest.raises(BadInput, match=r"^source_img is not an image in a format this API takes \(JPEG, PNG, WebP"):
         decode_image(b"definitely not an image", "source_img")
     jpeg = (FACES / "portrait_male_02.jpg").read_bytes()
     with pytest.raises(BadInput) as info:

@@ -317,7 +317,8 @@ def test_every_accepted_job_ends_whatever_the_engine_raises(swap_root, raised, s
 
 def dds_with_unknown_pixel_format() -> bytes:
     """A DDS header PIL's DDS plugin answers with NotImplementedError."""
-    return b"DDS " + struct.pack("<7I", 124, 0x1007, 4, 4, 16, 0, 0) + bytes(44) + struct.pack("<2I", 32, 0) + bytes(104)
+    header = struct.pack("<7I", 124, 0x1007, 4, 4, 16, 0, 0) + bytes(44) + struct.pack("<2I", 32, 0)
+    return b"DDS " + header + bytes(104)
 
 
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\nshowpage\n"
@@ -329,7 +330,8 @@ MALFORMED_FIELDS = [
     {"face_restore_weight": float("nan")}, {"image_quality": 50.5}, {"image_quality": True}, {"base64": "yes"},
     {"source_img": None}, {"source_img": 5}, {"source_img": ["x"]}, {"source_img": "   "},
     {"source_img": "http://a..b/x.jpg"}, {"source_img": "http://[::1"}, {"source_img": "http://ex\x00ample.com/x.jpg"},
-    {"source_img": "http://example.com:99999/x.jpg"}, {"source_img": "ftp://example.com/x.jpg"},
+    {"source_img": "http://example.com:99999/x.jpg"}, {"source_img": "http://127.0.0.1/a\x00b.jpg"},
+    {"source_img": "ftp://example.com/x.jpg"},
     {"source_img": "file:///etc/passwd"}, {"source_img": "http://user:pw@127.0.0.1/x.jpg"},
     {"source_img": "http://127.0.0.1:1/x.jpg"}, {"source_img": "http://169.254.169.254/latest/meta-data/"},
     {"source_img": b64(dds_with_unknown_pixel_format())}, {"source_img": b64(EPS)}, {"source_img": b64(SVG)},

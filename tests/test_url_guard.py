@@ -8,7 +8,8 @@ import ipaddress
 import pytest
 
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.url_guard import ANY_ADDRESS, PUBLIC_ONLY, AddressPolicy, is_public, parse_url, resolve_allowed
+from faceswap_v3.pipeline.url_guard import (ANY_ADDRESS, PUBLIC_ONLY, AddressPolicy, is_public, parse_url,
+                                            resolve_allowed)
 
 NOT_PUBLIC = [
     "127.0.0.1", "127.255.0.9", "0.0.0.0", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254",
