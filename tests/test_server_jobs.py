@@ -1,4 +1,5 @@
-"""The server's SQLite job table and the pinned fetch request, without a server around them."""
+"""The server's SQLite job table, and the fetch pinned to the address it checked (http and https), without
+a server around them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ipaddress
 import pytest
 
 from server_harness import image_host, png_bytes
+from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline.http_fetch import _pinned_request, fetch_bytes
 from faceswap_v3.pipeline.remote.database import Database, DataDirInUse
 from faceswap_v3.pipeline.remote.jobs import COMPLETED, FAILED, INTERRUPTED_TWICE, PROCESSING, QUEUED, JobTable
@@ -82,3 +84,37 @@ def test_one_server_per_data_directory(tmp_path):
         Database(tmp_path)
     first.close()
     Database(tmp_path).close()
+
+
+def test_https_is_pinned_too_the_certificate_is_checked_against_the_host_name(tmp_path, monkeypatch):
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from support import RouteHandler
+    from faceswap_v3.pipeline import http_fetch
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem"), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
+    handler = type("Handler", (RouteHandler,), {"routes": {"/face.png": (200, {"Content-Type": "image/png"},
+                                                                          png_bytes())}})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(http_fetch, "_ssl_context", ssl.create_default_context(cafile=tmp_path / "cert.pem"))
+    port = server.server_address[1]
+    try:
+        # connected to the checked 127.0.0.1, the certificate verified for "localhost"
+        assert fetch_bytes(f"https://localhost:{port}/face.png", policy=ANY_ADDRESS)[0] == png_bytes()
+        with pytest.raises(BadInput, match="could not be reached or did not answer"):
+            fetch_bytes(f"https://127.0.0.1:{port}/face.png", policy=ANY_ADDRESS)  # not the certificate's name
+    finally:
+        server.shutdown()
+        server.server_close()
