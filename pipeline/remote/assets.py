@@ -3,6 +3,7 @@ size and count cap, gone after the same hour as results."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Callable
@@ -16,6 +17,7 @@ ASSET_FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WE
 MAX_ASSET_BYTES = 20 * 1024 * 1024
 MAX_ASSETS = 256
 ASSET_TTL_S = 3600.0
+_one_decode_at_a_time = threading.Lock()
 
 
 def checked_asset(data: bytes, what: str = "data_urls entry") -> tuple[str, str]:
@@ -24,7 +26,8 @@ def checked_asset(data: bytes, what: str = "data_urls entry") -> tuple[str, str]
     if len(data) > MAX_ASSET_BYTES:
         raise BadInput(f"{what} is {len(data)} bytes; the limit is {MAX_ASSET_BYTES}")
     header = probe_image(data, what, tuple(ASSET_FORMATS))
-    decode_image(data, what, tuple(ASSET_FORMATS))
+    with _one_decode_at_a_time:  # a 100 MP upload decodes to 300 MB: never several at once
+        decode_image(data, what, tuple(ASSET_FORMATS))
     return ASSET_FORMATS[header.format]
 
 

@@ -64,7 +64,8 @@ class Outcome:
 class FaceswapServer:
     """models: shared by every job (loaded once). data_dir: where jobs and uploads are kept (None:
     in memory only). url_policy: which addresses image URLs may point at (public ones by default).
-    engine: the job's work, JobInput -> (image bytes, warnings) (tests pass a fast stand-in)."""
+    engine: the job's work, JobInput -> (image bytes, warnings) (tests pass a fast stand-in).
+    limits, when given, replaces max_jobs."""
 
     def __init__(self, models: SwapModels | None = None, api_key: str | None = None, max_jobs: int = 64,
                  clock: Callable[[], float] = time.time, max_body_bytes: int = MAX_BODY_BYTES,
