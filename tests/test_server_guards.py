@@ -111,12 +111,15 @@ def test_only_json_posts_from_no_or_our_own_origin_and_urls_never_from_host(swap
         null = httpx.post(f"{base}/v2/faceswap-v3", json=payload(), headers={"Origin": "null"})
         own = httpx.post(f"{base}/v2/faceswap-v3", json=payload(), headers={"Origin": base})
         spoofed = httpx.post(f"{base}/v2/faceswap-v3", json=payload(), headers={"Host": "evil.example"})
+        port = base.rsplit(":", 1)[1]
+        by_name = httpx.post(f"http://localhost:{port}/v2/faceswap-v3", json=payload())
     assert plain.status_code == 400 and "Content-Type: application/json" in plain.json()["error"]
     assert form.status_code == 400
     assert foreign.status_code == 403 and null.status_code == 403 and "cross-origin" in foreign.json()["error"]
     assert own.status_code == 200
     assert spoofed.status_code == 200 and spoofed.json()["status_url"].startswith(base + "/v2/requests/")
     assert "evil" not in spoofed.text
+    assert by_name.json()["status_url"].startswith(f"http://localhost:{port}/v2/requests/")
 
 
 def test_public_url_builds_the_absolute_urls(swap_root):

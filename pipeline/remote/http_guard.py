@@ -32,13 +32,18 @@ def origin_of(url: str) -> str:
 
 class ServerAddress:
     """Where this server is reached: --public-url when given, else the address of the socket the
-    request came in on (what the client connected to, not what its Host header claims)."""
+    request came in on (what the client connected to; its Host header only when it names that)."""
 
     def __init__(self, public_url: str | None = None) -> None:
         self.public_url = public_url.rstrip("/") if public_url else None
 
     def base_url(self, request: web.Request) -> str:
-        return self.public_url or self._socket_origin(request)
+        """--public-url; else the name the client used when it is one of ours (localhost for a loopback
+        socket), so its key still goes to the same origin; else the socket's address."""
+        if self.public_url:
+            return self.public_url
+        named = f"http://{request.host.lower()}" if request.host else None
+        return named if named in self.own_origins(request) else self._socket_origin(request)
 
     def own_origins(self, request: web.Request) -> set[str]:
         origins = {self._socket_origin(request)}
