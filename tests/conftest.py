@@ -18,6 +18,7 @@ def _isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("FACESWAP_V3_OFFLINE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     monkeypatch.delenv("FACESWAP_V3_MODELS", raising=False)
+    monkeypatch.delenv("FACESWAP_V3_API_KEY", raising=False)
 
 
 @pytest.fixture(scope="session")

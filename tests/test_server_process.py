@@ -152,18 +152,17 @@ def test_kill_9_with_queued_jobs_and_a_restart_that_finishes_them(start_api_serv
         assert image.status_code == 200 and len(image.content) > 1000
 
 
-def test_the_key_from_a_file_or_the_environment_and_a_warning_without_one(start_api_server, swap_root, tmp_path):
+def test_the_key_from_a_file_or_the_environment_and_a_warning_without_one(start_api_server, swap_root, tmp_path,
+                                                                          monkeypatch):
     key_file = tmp_path / "key"
     key_file.write_text(KEY + "\n")
     from_file = start_api_server(swap_root, "--api-key-file", str(key_file))
     assert httpx.post(f"{from_file}/v1/faceswap-v3", json=payload()).status_code == 401
     assert httpx.post(f"{from_file}/v1/faceswap-v3", json=payload(), headers=KEYED).status_code == 200
 
-    os.environ["FACESWAP_V3_API_KEY"] = "from-env-key"
-    try:
-        from_env = start_api_server(swap_root)
-    finally:
-        del os.environ["FACESWAP_V3_API_KEY"]
+    monkeypatch.setenv("FACESWAP_V3_API_KEY", "from-env-key")
+    from_env = start_api_server(swap_root)
+    monkeypatch.delenv("FACESWAP_V3_API_KEY")
     assert httpx.get(f"{from_env}/v2/requests/x/status").status_code == 401
     assert httpx.get(f"{from_env}/v2/requests/x/status", headers={"x-api-key": "from-env-key"}).status_code == 404
 
