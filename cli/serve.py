@@ -2,24 +2,81 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import sys
 from pathlib import Path
 
 from ..pipeline.engine import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
+from ..pipeline.errors import BadInput
 from ..pipeline.models.store import ModelStore
 from .terminal_progress import terminal_progress
 
+ENV_API_KEY = "FACESWAP_V3_API_KEY"
+
 
 def add_parser(commands) -> None:
+    from ..pipeline.remote.database import default_data_dir
+
     p = commands.add_parser("serve", help="serve the Faceswap V3 API (v1 sync and v2 async) from the local engine")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--port", type=int, default=8189, help="0 picks a free port")
-    p.add_argument("--api-key", help="require this x-api-key on every request (default: no key)")
+    p.add_argument("--api-key", help=f"require this x-api-key on every request; visible to other users in `ps`, "
+                                     f"so prefer --api-key-file or ${ENV_API_KEY}")
+    p.add_argument("--api-key-file", type=Path, help="read the API key from this file (its first line)")
     p.add_argument("--models-dir", type=Path, help="models root laid out like ComfyUI's models/")
     p.add_argument("--swap-model", default=DEFAULT_SWAPPER)
     p.add_argument("--recognition-model", default=RECOGNIZER_FILE)
     p.add_argument("--max-jobs", type=int, default=64, help="jobs queued or running before 429")
+    p.add_argument("--max-queued-megapixels", type=int, default=1000,
+                   help="pixels of the images queued jobs hold, in total, before 429 (default 1000 MP)")
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                   help=f"where jobs, results and uploads are kept across restarts (default {default_data_dir()})")
+    p.add_argument("--public-url", help="this server's URL as clients reach it (behind a reverse proxy), e.g. "
+                                        "https://faceswap.example.org; used in status_url, response_url and output")
+    p.add_argument("--allow-private-urls", action="store_true",
+                   help="let image URLs point at any address, this machine and private networks included "
+                        "(for local use only; default: public addresses only)")
+    p.add_argument("--allow-url-network", action="append", default=[], metavar="CIDR",
+                   help="also fetch image URLs from this network, e.g. 10.0.5.0/24 (repeatable)")
     p.set_defaults(run=run)
+
+
+def api_key(args) -> str | None:
+    """--api-key, else the first line of --api-key-file, else $FACESWAP_V3_API_KEY; None when none is set."""
+    if args.api_key:
+        return args.api_key
+    if args.api_key_file:
+        try:
+            key = args.api_key_file.read_text(encoding="utf-8").strip().splitlines()
+        except OSError as exc:
+            raise BadInput(f"cannot read the API key file {args.api_key_file}: {exc.strerror}") from None
+        if not key or not key[0].strip():
+            raise BadInput(f"the API key file {args.api_key_file} is empty")
+        return key[0].strip()
+    return os.environ.get(ENV_API_KEY, "").strip() or None
+
+
+def url_policy(args):
+    from ..pipeline.url_guard import AddressPolicy
+
+    networks = []
+    for text in args.allow_url_network:
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise BadInput(f"--allow-url-network: {text!r} is not a network such as 10.0.5.0/24") from None
+    return AddressPolicy(allow_private=args.allow_private_urls, allowed_networks=tuple(networks))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def run(args) -> int:
@@ -27,12 +84,25 @@ def run(args) -> int:
 
     from aiohttp import web
 
+    from ..pipeline.remote.database import DataDirInUse
+    from ..pipeline.remote.limits import ServerLimits
     from ..pipeline.remote.server import FaceswapServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.public_url and not args.public_url.lower().startswith(("http://", "https://")):
+        raise BadInput(f"--public-url must be an http(s) URL, got {args.public_url!r}")
+    key = api_key(args)
+    if key is None and not _is_loopback(args.host):
+        print(f"WARNING: serving on {args.host} without an API key: anyone who can reach this address can use "
+              f"this server. Set one with --api-key-file or ${ENV_API_KEY}.", file=sys.stderr, flush=True)
     models = SwapModels(store=ModelStore(models_root=args.models_dir, progress_for=terminal_progress),
                         swapper_file=args.swap_model, recognizer_file=args.recognition_model)
-    server = FaceswapServer(models=models, api_key=args.api_key, max_jobs=args.max_jobs)
+    limits = ServerLimits(max_jobs=args.max_jobs, max_queued_pixels=args.max_queued_megapixels * 1_000_000)
+    try:
+        server = FaceswapServer(models=models, api_key=key, limits=limits, data_dir=args.data_dir,
+                                public_url=args.public_url, url_policy=url_policy(args))
+    except DataDirInUse as exc:
+        raise BadInput(str(exc)) from None
 
     async def serve() -> None:
         runner = web.AppRunner(server.app(), access_log=None)
@@ -40,7 +110,8 @@ def run(args) -> int:
         site = web.TCPSite(runner, args.host, args.port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]
-        print(f"serving the Faceswap V3 API on http://{args.host}:{port}", flush=True)
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"serving the Faceswap V3 API on http://{host}:{port}", flush=True)
         try:
             await asyncio.Event().wait()
         finally:

@@ -1,21 +1,28 @@
-"""Fetching an image from an http(s) URL with size and time limits."""
+"""Fetching an image from an http(s) URL: one total deadline and size limit per download, redirects
+followed by hand, and every connection made to an address the AddressPolicy allowed."""
 
 from __future__ import annotations
+
+import asyncio
+import threading
+from urllib.parse import urljoin
 
 import numpy as np
 
 from .errors import BadInput
 from .images import decode_image
+from .url_guard import ANY_ADDRESS, AddressPolicy, Target, parse_url, resolve_allowed, shown_url
 
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 TIMEOUT_S = 30.0
+MAX_REDIRECTS = 5
+_REDIRECTS = (301, 302, 303, 307, 308)
+_ssl_context = None
 
 
 def read_capped(response, max_bytes: int, what: str, error: type[Exception]) -> bytes:
     """The body of a streamed httpx response, refusing (with error) one larger than max_bytes."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise error(f"{what} is {int(declared)} bytes; the limit is {max_bytes}")
+    _check_declared_size(response, max_bytes, what, error)
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
@@ -25,26 +32,117 @@ def read_capped(response, max_bytes: int, what: str, error: type[Exception]) -> 
     return b"".join(chunks)
 
 
-def fetch_bytes(url: str, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout_s: float = TIMEOUT_S) -> tuple[bytes, str]:
-    """GET url and return (body, content type); raise BadInput on anything a user must fix."""
+def _check_declared_size(response, max_bytes: int, what: str, error: type[Exception]) -> None:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and len(declared) < 20 and int(declared) > max_bytes:
+        raise error(f"{what} is {int(declared)} bytes; the limit is {max_bytes}")
+
+
+async def fetch_bytes_async(url: str, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout_s: float = TIMEOUT_S,
+                            policy: AddressPolicy = ANY_ADDRESS, what: str = "image URL") -> tuple[bytes, str]:
+    """GET url within timeout_s in total (connects, redirects and every read together) and at most
+    max_bytes; returns (body, content type). BadInput on anything the user must fix; the texts never
+    tell a refused address from a closed port."""
     import httpx
 
-    if not url.lower().startswith(("http://", "https://")):
-        raise BadInput(f"only http(s) URLs are accepted, got {url[:80]!r}")
+    target = _parse(url, what)
     try:
-        with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=True) as response:
-            if response.status_code != 200:
-                raise BadInput(f"{url} answered HTTP {response.status_code}")
-            return read_capped(response, max_bytes, url, BadInput), response.headers.get("content-type", "")
-    except httpx.TimeoutException:
-        raise BadInput(f"{url} did not answer within {timeout_s:.0f} s") from None
-    except httpx.HTTPError as exc:
-        raise BadInput(f"could not fetch {url}: {exc}") from None
+        async with asyncio.timeout(timeout_s):
+            async with httpx.AsyncClient(verify=_tls(), trust_env=False, follow_redirects=False) as client:
+                for _ in range(MAX_REDIRECTS + 1):
+                    address = await asyncio.get_running_loop().run_in_executor(None, resolve_allowed, target, policy)
+                    async with client.stream(**_pinned_request(target, address), timeout=timeout_s) as response:
+                        location = response.headers.get("location")
+                        if response.status_code in _REDIRECTS and location:
+                            target = _parse(urljoin(target.url, location.strip()), f"{what} (redirected)")
+                            continue
+                        if response.status_code != 200:
+                            raise BadInput(f"could not fetch {shown_url(url)}: it answered HTTP {response.status_code}")
+                        body = await _read_capped_async(response, max_bytes, shown_url(url))
+                        return body, response.headers.get("content-type", "")
+                raise BadInput(f"could not fetch {shown_url(url)}: more than {MAX_REDIRECTS} redirects")
+    except TimeoutError:
+        raise BadInput(f"could not fetch {shown_url(url)}: no complete answer within {timeout_s:g} s "
+                       "(the limit for a whole download)") from None
+    except httpx.HTTPError:
+        raise BadInput(f"could not fetch {shown_url(url)}: the host could not be reached or did not answer") from None
 
 
-def fetch_image(url: str, what: str = "image") -> np.ndarray:
-    data, content_type = fetch_bytes(url)
+def _parse(url: str, what: str) -> Target:
+    """parse_url, and the whole URL (path and query too) as httpx will send it."""
+    import httpx
+
+    target = parse_url(url, what)
+    try:
+        httpx.URL(target.url)
+    except (httpx.InvalidURL, ValueError, UnicodeError):
+        raise BadInput(f"{what} is not a valid URL: {shown_url(url)}") from None
+    return target
+
+
+def _pinned_request(target: Target, address) -> dict:
+    """A request to the checked address itself, naming the host in Host (and SNI, for certificates)."""
+    import httpx
+
+    parsed = httpx.URL(target.url)
+    default_port = 443 if target.scheme == "https" else 80
+    host_header = target.host if ":" not in target.host else f"[{target.host}]"
+    if target.port != default_port:
+        host_header += f":{target.port}"
+    request = {"method": "GET", "url": parsed.copy_with(host=str(address), port=target.port),
+               "headers": {"Host": host_header, "Accept": "image/*"}}
+    if target.scheme == "https":
+        request["extensions"] = {"sni_hostname": target.host}
+    return request
+
+
+async def _read_capped_async(response, max_bytes: int, what: str) -> bytes:
+    _check_declared_size(response, max_bytes, what, BadInput)
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BadInput(f"{what} is larger than the limit of {max_bytes} bytes; stopped reading")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _tls():
+    global _ssl_context
+    if _ssl_context is None:
+        import httpx
+
+        _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
+
+
+def fetch_bytes(url: str, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout_s: float = TIMEOUT_S,
+                policy: AddressPolicy = ANY_ADDRESS, what: str = "image URL") -> tuple[bytes, str]:
+    """fetch_bytes_async for synchronous callers (CLI, nodes); runs in its own event loop."""
+    coroutine = fetch_bytes_async(url, max_bytes, timeout_s, policy, what)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="faceswap-fetch")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def fetch_image(url: str, what: str = "image", policy: AddressPolicy = ANY_ADDRESS) -> np.ndarray:
+    data, content_type = fetch_bytes(url, policy=policy, what=what)
     try:
         return decode_image(data, what)
     except BadInput as exc:
-        raise BadInput(f"{url} (Content-Type {content_type or 'unknown'}) is not an image: {exc}") from None
+        raise BadInput(f"{shown_url(url)} (Content-Type {content_type or 'unknown'}) is not an image: {exc}") from None

@@ -8,11 +8,12 @@ import numpy as np
 
 from .errors import BadInput
 from .http_fetch import fetch_image
-from .images import decode_base64_image, looks_like_url, read_image_file
+from .images import base64_bytes, decode_image, looks_like_url, read_image_file
 
 
 def load_image(reference: str, what: str = "image") -> np.ndarray:
-    """Load an RGB uint8 image from an http(s) URL, a file path, or a base64 string."""
+    """Load an RGB uint8 image from an http(s) URL, a file path, or a base64 string (local use: a URL
+    may name any address, this machine's included)."""
     text = (reference or "").strip()
     if not text:
         raise BadInput(f"{what} is empty: give a URL, a file path or base64 image data")
@@ -22,4 +23,8 @@ def load_image(reference: str, what: str = "image") -> np.ndarray:
         return read_image_file(Path(text).expanduser(), what)
     if len(text) < 260 and ("/" in text or "\\" in text or "." in text[-6:]):
         raise BadInput(f"{what}: no file at {text}")
-    return decode_base64_image(text, what)
+    try:
+        data = base64_bytes(text, what)
+    except BadInput:
+        raise BadInput(f"{what} is neither a URL, an existing file, nor valid base64") from None
+    return decode_image(data, what)

@@ -28,6 +28,10 @@ class FaceswapParams:
     pixel_boost: str = DEFAULT_BOOST  # an extension of the API (issue 10); left out of to_mapping at its default
 
     def __post_init__(self) -> None:
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise BadInput(f"{name} must be a string, got {'null' if value is None else type(value).__name__}")
         parse_indexes(self.input_faces_index, "input_faces_index")
         parse_indexes(self.source_faces_index, "source_faces_index")
         check_choice("detection_face_order", self.detection_face_order, FACE_ORDERS)
@@ -70,3 +74,7 @@ class FaceswapParams:
         if values["pixel_boost"] == DEFAULT_BOOST:
             del values["pixel_boost"]
         return values
+
+
+_TEXT_FIELDS = ("input_faces_index", "source_faces_index", "face_restore", "interpolation", "detection_face_order",
+                "facedetection", "detect_gender_input", "detect_gender_source", "image_format", "pixel_boost")

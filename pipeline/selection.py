@@ -40,20 +40,39 @@ def filter_by_gender(faces: list[Face], gender: str) -> list[Face]:
     return [f for f in faces if f.gender == _GENDER_CODES[gender]]
 
 
+MAX_INDEXES = 64
+_MAX_INDEX_DIGITS = 4
+# A target face is replaced once; a source face may serve several targets ("0,1,0" with "0,1,2").
+_REPEATS_ALLOWED = ("source_faces_index",)
+
+
 def parse_indexes(text: str, name: str = "faces_index") -> list[int]:
-    """Parse "0", "0,2", " 1 , 0 " into [0], [0, 2], [1, 0]; reject anything else quoting the token."""
+    """Parse "0", "0,2", " 1 , 0 " into [0], [0, 2], [1, 0]; reject anything else quoting the token,
+    lists longer than MAX_INDEXES and (except for source_faces_index) an index given twice."""
     if not isinstance(text, str):
         raise BadInput(f"{name} must be a string such as \"0\" or \"0,2\", got {type(text).__name__}")
+    tokens = text.split(",")
+    if len(tokens) > MAX_INDEXES:
+        raise BadInput(f"{name} lists {len(tokens)} indexes; at most {MAX_INDEXES} are allowed")
     indexes = []
-    for raw in text.split(","):
+    for raw in tokens:
         token = raw.strip()
         if not token.isdigit() or not token.isascii():
             raise BadInput(
-                f"{name}: {token!r} is not a face index; use whole numbers >= 0 separated by commas, "
+                f"{name}: {_quoted(token)} is not a face index; use whole numbers >= 0 separated by commas, "
                 f"such as \"0\" or \"0,2\""
             )
-        indexes.append(int(token))
+        if len(token.lstrip("0")) > _MAX_INDEX_DIGITS:
+            raise BadInput(f"{name}: {_quoted(token)} is far past any face count; faces are numbered from 0")
+        index = int(token)
+        if index in indexes and name not in _REPEATS_ALLOWED:
+            raise BadInput(f"{name}: index {index} is listed twice; list each face once")
+        indexes.append(index)
     return indexes
+
+
+def _quoted(token: str) -> str:
+    return repr(token) if len(token) <= 20 else repr(token[:20]) + f"... ({len(token)} characters)"
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import shutil
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from support import MODELS
+from support import MODELS, RouteHandler
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +18,7 @@ def _isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("FACESWAP_V3_OFFLINE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     monkeypatch.delenv("FACESWAP_V3_MODELS", raising=False)
+    monkeypatch.delenv("FACESWAP_V3_API_KEY", raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -45,30 +46,10 @@ def store(models_root):
     return ModelStore(models_root=models_root, allow_download=False)
 
 
-class _Routes(BaseHTTPRequestHandler):
-    routes: dict = {}
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        route = self.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-            return
-        status, headers, body = route
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def http_server():
     """A real HTTP server on 127.0.0.1; add routes with server.routes[path] = (status, headers, body)."""
-    handler = type("Handler", (_Routes,), {"routes": {}})
+    handler = type("Handler", (RouteHandler,), {"routes": {}})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.routes = handler.routes
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -113,18 +94,28 @@ def restorer_root(swap_root, tmp_path_factory) -> Path:
     return root
 
 
+class ServerURL(str):
+    """A started server's URL; .process is its Popen, .data_dir its --data-dir."""
+
+    process = None
+    data_dir = None
+
+
 @pytest.fixture(scope="session")
-def start_api_server():
-    """Start `python -m faceswap_v3 serve` as a real process on a free loopback port; returns its URL.
-    Every server started is stopped at the end of the session."""
+def start_api_server(tmp_path_factory):
+    """Start `python -m faceswap_v3 serve` as a real process on a free loopback port; returns its URL
+    (a ServerURL). Each server gets a fresh --data-dir unless one is passed. Every server started is
+    stopped at the end of the session."""
     import os
     import subprocess
     import sys
 
     processes = []
 
-    def start(models_root: Path, *extra: str) -> str:
+    def start(models_root: Path, *extra: str) -> ServerURL:
         env = {**os.environ, "FACESWAP_V3_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        if "--data-dir" not in extra:
+            extra = (*extra, "--data-dir", str(tmp_path_factory.mktemp("server-data")))
         process = subprocess.Popen(
             [sys.executable, "-m", "faceswap_v3", "serve", "--port", "0", "--models-dir", str(models_root), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
@@ -133,11 +124,14 @@ def start_api_server():
         if "serving the Faceswap V3 API on " not in line:
             process.kill()
             raise RuntimeError(f"server did not start: {line!r}")
-        return line.strip().rsplit(" ", 1)[1]
+        url = ServerURL(line.strip().rsplit(" ", 1)[1])
+        url.process, url.data_dir = process, Path(extra[list(extra).index("--data-dir") + 1])
+        return url
 
     yield start
     for process in processes:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

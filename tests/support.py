@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,3 +34,30 @@ def psnr(a, b) -> float:
 def named(node, result) -> dict:
     """A ComfyUI node's outputs by name (their positions change as outputs are added)."""
     return dict(zip(node.RETURN_NAMES, result))
+
+
+class RouteHandler(BaseHTTPRequestHandler):
+    """Answers GET routes[path] = (status, headers, body); a callable body writes the answer itself
+    (after the headers, without Content-Length), for slow or recording routes."""
+
+    routes: dict = {}
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        route = self.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        status, headers, body = route
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if callable(body):
+            self.end_headers()
+            body(self)
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass

@@ -43,7 +43,7 @@ def test_decompression_bomb_header_is_refused_before_decoding():
 
 
 def test_corrupt_and_truncated_bytes():
-    with pytest.raises(BadInput, match=r"^source_img is not an image PIL can read"):
+    with pytest.raises(BadInput, match=r"^source_img is not an image in a format this API takes \(JPEG, PNG, WebP"):
         decode_image(b"definitely not an image", "source_img")
     jpeg = (FACES / "portrait_male_02.jpg").read_bytes()
     with pytest.raises(BadInput) as info:
@@ -103,3 +103,54 @@ def test_palette_and_16_bit_images_become_rgb():
 def test_empty_batch_is_refused(store):
     with pytest.raises(BadInput, match="the image batch is empty"):
         analyze_batch([], AnalysisRequest("retinaface_mobile0.25"), store)
+
+
+def test_a_16_bit_grey_png_keeps_its_grey_levels():
+    ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (8, 1))
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, format="PNG")
+    rgb = decode_image(buf.getvalue())
+    assert rgb.shape == (8, 256, 3) and rgb.dtype == np.uint8
+    assert np.array_equal(rgb[0, :, 0], (ramp[0].astype(np.uint32) // 257).astype(np.uint8))
+    assert rgb[0, 128, 0] == 128 and np.array_equal(rgb[..., 0], rgb[..., 2])
+
+
+def test_palette_images_with_transparency_keep_their_colours():
+    colours = np.array([[10, 20, 30], [200, 100, 50]], np.uint8)
+    img = Image.fromarray(np.array([[0, 1], [1, 0]], np.uint8), mode="P")
+    img.putpalette(colours.flatten().tolist())
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", transparency=0)
+    assert np.array_equal(decode_image(buf.getvalue()), colours[[[0, 1], [1, 0]]])
+
+
+def test_formats_outside_the_api_are_refused_before_any_decoder_runs():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    dds = b"DDS " + struct.pack("<7I", 124, 0x1007, 4, 4, 16, 0, 0) + bytes(44) + struct.pack("<2I", 32, 0) + bytes(104)
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, format="ICO")
+    for data in (eps, dds, buf.getvalue()):
+        with pytest.raises(BadInput) as info:
+            decode_image(data, "source_img")
+        assert one_line(info.value).startswith("source_img is not an image in a format this API takes "
+                                                "(JPEG, PNG, WebP, GIF, BMP or TIFF)")
+    for fmt in ("BMP", "GIF", "TIFF", "WEBP"):
+        buf = io.BytesIO()
+        Image.new("RGB", (5, 3), (0, 128, 255)).save(buf, format=fmt)
+        assert decode_image(buf.getvalue()).shape == (3, 5, 3)
+
+
+def test_base64_with_line_breaks_without_padding_or_url_safe_and_no_file_wording():
+    from faceswap_v3.pipeline.images import decode_base64_image
+
+    raw = (FACES / "portrait_male_02.jpg").read_bytes()
+    expected = decode_image(raw)
+    wrapped = base64.encodebytes(raw).decode()
+    assert "\n" in wrapped
+    for text in (wrapped, wrapped.replace("\n", "\r\n"), base64.b64encode(raw).decode().rstrip("="),
+                 base64.urlsafe_b64encode(raw).decode().rstrip("="), "data:image/jpeg;base64," + wrapped):
+        assert np.array_equal(decode_base64_image(text, "target_img"), expected)
+    with pytest.raises(BadInput) as info:
+        decode_base64_image("%%% not base64 %%%", "target_img")
+    assert one_line(info.value) == "target_img is neither an http(s) URL nor valid base64 image data"
+    assert "file" not in str(info.value)

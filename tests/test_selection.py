@@ -134,3 +134,18 @@ def test_unknown_detector_is_rejected(store):
     rgb = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(BadInput, match="facedetection: 'mtcnn' is not one of"):
         analyze_image(rgb, AnalysisRequest("mtcnn"), store)
+
+
+def test_index_lists_refuse_repeats_long_lists_and_huge_numbers():
+    with pytest.raises(BadInput, match=r"^input_faces_index: index 0 is listed twice; list each face once$"):
+        parse_indexes("0,1,0", "input_faces_index")
+    # a source face may serve several target faces
+    assert parse_indexes("0,1,0", "source_faces_index") == [0, 1, 0]
+    assert parse_indexes(",".join(map(str, range(64))), "input_faces_index") == list(range(64))
+    with pytest.raises(BadInput, match=r"^input_faces_index lists 65 indexes; at most 64 are allowed$"):
+        parse_indexes(",".join(map(str, range(65))), "input_faces_index")
+    with pytest.raises(BadInput, match=r"^input_faces_index lists 5000 indexes"):
+        parse_indexes(",".join(["0"] * 5000), "input_faces_index")
+    with pytest.raises(BadInput, match=r"^input_faces_index: '99999999999999999999'\.\.\. \(5000 characters\) is far "):
+        parse_indexes("9" * 5000, "input_faces_index")
+    assert parse_indexes("0009999", "input_faces_index") == [9999]

@@ -47,7 +47,7 @@ def payload(**changes) -> dict:
 
 @pytest.fixture(scope="module")
 def server(start_api_server, restorer_root):
-    return start_api_server(restorer_root, "--api-key", KEY)
+    return start_api_server(restorer_root, "--api-key", KEY, "--allow-private-urls")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_run_is_submit_and_poll_until_completed(client):
     result = client.run("faceswap-v3", **payload())
     assert result["status"] == "COMPLETED"
     assert result["metrics"]["inference_time"] > 0
-    image = httpx.get(result["output"]).content
+    image = httpx.get(result["output"], headers={"x-api-key": KEY}).content
     assert decode_image(image).shape == (800, 600, 3)
 
 
@@ -109,8 +109,8 @@ def test_deadline_shorter_than_the_job_raises_inference_timeout(client):
     ({"detection_face_order": "biggest"}, "detection_face_order: 'biggest' is not one of the allowed values"),
     ({"input_faces_index": "1.5"}, "input_faces_index: '1.5' is not a face index"),
     ({"source_img": ""}, "source_img is required: an image URL or base64 image data"),
-    ({"target_img": "bm90IGFuIGltYWdl"}, "target_img is not an image PIL can read"),
-    ({"target_img": "%%% not base64 %%%"}, "target_img is neither a URL, an existing file, nor valid base64"),
+    ({"target_img": "bm90IGFuIGltYWdl"}, "target_img is not an image in a format this API takes"),
+    ({"target_img": "%%% not base64 %%%"}, "target_img is neither an http(s) URL nor valid base64 image data"),
     ({"source_img": "http://no-such-host.invalid/face.jpg"}, "could not fetch http://no-such-host.invalid/face.jpg"),
     ({"colour": "red"}, "unknown parameter(s): colour"),
 ])
@@ -175,7 +175,7 @@ def test_fifty_concurrent_async_submissions_none_lost_none_duplicated(client):
     assert len({request_id for _, request_id, _ in results}) == 50
     for i, _, result in results:
         assert result["status"] == "COMPLETED"
-        pixels = decode_image(httpx.get(result["output"]).content)
+        pixels = decode_image(httpx.get(result["output"], headers={"x-api-key": KEY}).content)
         assert tuple(pixels[5, 5]) == (i * 5, 255 - i * 5, 100)
 
 
@@ -196,4 +196,4 @@ def test_the_pages_second_snippet_with_image_urls(client, http_server):
     except InferenceFailed as e:
         outcome = f"failed: {e.detail}"
     assert outcome == "COMPLETED"
-    assert decode_image(httpx.get(result["output"]).content).shape == (800, 600, 3)
+    assert decode_image(httpx.get(result["output"], headers={"x-api-key": KEY}).content).shape == (800, 600, 3)

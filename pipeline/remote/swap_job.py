@@ -1,19 +1,25 @@
-"""One API request's work: load the two images, run the engine, encode the result."""
+"""One API request's work on the worker: decode the two images, run the engine, encode the result."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from ..engine import SwapModels
 from ..faceswap import run_faceswap
-from ..http_fetch import fetch_image
-from ..images import decode_base64_image, decode_image, encode_image, looks_like_url
+from ..images import ImageHeader, decode_image, encode_image
 from ..params import FaceswapParams
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """An input image as received (bytes, checked to be an image we take), decoded only when its job runs."""
+
+    data: bytes
+    header: ImageHeader
 
 
 @dataclass
@@ -24,22 +30,9 @@ class JobInput:
     models: SwapModels | None = None
 
 
-def load_inputs(params: FaceswapParams, source: str, target: str,
-                local_asset: Callable[[str], bytes | None] = lambda url: None,
-                models: SwapModels | None = None) -> JobInput:
-    """Decode both images (URL or base64); raises BadInput naming the one that is wrong."""
-    images = []
-    for what, reference in (("source_img", source), ("target_img", target)):
-        local = local_asset(reference) if looks_like_url(reference) else None
-        images.append(decode_image(local, what) if local is not None else _load(reference, what))
-    return JobInput(params, images[0], images[1], models)
-
-
-def _load(reference: str, what: str) -> np.ndarray:
-    """The API takes image URLs or base64, never paths on the server's disk."""
-    if looks_like_url(reference):
-        return fetch_image(reference.strip(), what)
-    return decode_base64_image(reference, what)
+def decode_inputs(params: FaceswapParams, source: bytes, target: bytes, models: SwapModels | None = None) -> JobInput:
+    """Decode both images; raises BadInput naming the one that is wrong."""
+    return JobInput(params, decode_image(source, "source_img"), decode_image(target, "target_img"), models)
 
 
 def run_job(job: JobInput) -> tuple[bytes, list[str]]:

@@ -1,0 +1,97 @@
+"""An in-process FaceswapServer on a real loopback socket (its own event loop on a thread), and small
+loopback HTTP servers that play image hosts. For tests that need to reach inside the server (a fast
+stand-in engine, a clock, small limits); the CLI-started process is in conftest.start_api_server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import socket
+import threading
+from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
+
+import numpy as np
+from PIL import Image
+
+from support import RouteHandler
+
+
+@contextmanager
+def running(server, host: str = "127.0.0.1"):
+    """Serve server.app() on a free port of host; yields the base URL."""
+    from aiohttp import web
+
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(server.app())
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, host, 0)
+    loop.run_until_complete(site.start())
+    port = site._server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+        server.worker.shutdown(wait=True)
+        server.loader.shutdown(wait=True)
+        server.database.close()
+
+
+def png_bytes(width: int = 64, height: int = 48, colour=(200, 120, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.full((height, width, 3), colour, np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def stand_in_engine(job):
+    """A fast engine: the target, re-encoded as asked (what the worker does, minus the swap)."""
+    from faceswap_v3.pipeline.images import encode_image
+
+    return encode_image(job.target, job.params.image_format, job.params.image_quality), []
+
+
+class Listener:
+    """A loopback TCP socket that never accepts: any connection attempt stays in its backlog, so
+    connection_attempted() tells whether anything tried to connect (without a race)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+
+    def connection_attempted(self) -> bool:
+        import select
+
+        readable, _, _ = select.select([self.sock], [], [], 0.2)
+        return bool(readable)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@contextmanager
+def image_host(host: str, routes: dict):
+    """A threaded HTTP server on host (a loopback address) answering routes[path] = (status, headers,
+    body); body may be a callable writing to the handler (for slow answers)."""
+
+    handler = type("Handler", (RouteHandler,), {"routes": routes})
+    server = ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
