@@ -11,10 +11,11 @@ from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
 from . import comfy_env
 from .face_model_nodes import FACE_MODEL
 from .tensors import arrays_to_mask, frames_to_image, image_to_frames, image_to_lazy_frames, mask_to_array
-from .widgets import (BASE64, FACE_SELECTOR, FACE_SIMILARITY_TOOLTIP, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION,
-                      LOCAL_IMAGE_FORMAT, LOCAL_IMAGE_QUALITY, MASK, MASK_WIDGET_NAMES, ORDER, PIXEL_BOOST,
-                      REFERENCE_DISTANCE, RESTORE_WEIGHT, TRACK_FACES, face_restore_widget, facedetection_widget,
-                      gender_widget, index_widget, list_outputs, mask_options, mask_widgets)
+from .widgets import (BASE64, FACE_SELECTOR, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, LOCAL_IMAGE_FORMAT,
+                      LOCAL_IMAGE_QUALITY, MASK, MASK_WIDGET_NAMES, ORDER, PIXEL_BOOST, REFERENCE_DISTANCE,
+                      RESTORE_WEIGHT, SWAP_OUTPUT_IS_LIST, SWAP_RETURN_NAMES, SWAP_RETURN_TYPES, TRACK_FACES,
+                      face_restore_widget, facedetection_widget, gender_widget, index_widget, mask_options,
+                      mask_widgets, swap_output_tooltips)
 
 
 def api_widgets(store) -> dict:
@@ -44,14 +45,10 @@ class FaceswapV3:
     CATEGORY = "Faceswap V3/swap"
     DESCRIPTION = ("Segmind's Faceswap V3 in one node, run locally: the same parameters and defaults as the "
                    "hosted API. target_img may be a batch of video frames.")
-    RETURN_TYPES = ("IMAGE", "STRING", "MASK", "FLOAT")
-    RETURN_NAMES = ("image", "info", "mask", "face_similarity")
-    OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
-    OUTPUT_TOOLTIPS = ("The target with the chosen faces swapped and restored (never re-encoded: lossless).",
-                       "Faces swapped per frame, where each model ran (e.g. onnxruntime:CUDAExecutionProvider, "
-                       "torch:cuda:0), the face similarity and tracks per frame, and the run's warnings.",
-                       "Where the swap and restoration changed each frame (the union of the paste weights).",
-                       FACE_SIMILARITY_TOOLTIP)
+    RETURN_TYPES = SWAP_RETURN_TYPES
+    RETURN_NAMES = SWAP_RETURN_NAMES
+    OUTPUT_IS_LIST = SWAP_OUTPUT_IS_LIST
+    OUTPUT_TOOLTIPS = swap_output_tooltips("The target with the chosen faces swapped and restored (never re-encoded: lossless).")
     FUNCTION = "swap"
 
     @classmethod

@@ -13,23 +13,18 @@ from . import comfy_env
 from .detect_faces import FACES
 from .face_model_nodes import FACE_MODEL
 from .tensors import arrays_to_mask, frames_to_image, image_to_frames, mask_to_array
-from .widgets import (FACE_SIMILARITY_TOOLTIP, MASK, MASK_WIDGET_NAMES, PIXEL_BOOST, index_widget, list_outputs,
-                      mask_options, mask_widgets, swap_model_widget)
+from .widgets import (MASK, MASK_WIDGET_NAMES, PIXEL_BOOST, SWAP_OUTPUT_IS_LIST, SWAP_RETURN_NAMES, SWAP_RETURN_TYPES,
+                      index_widget, mask_options, mask_widgets, swap_model_widget, swap_output_tooltips)
 
 
 class SwapFaces:
     CATEGORY = "Faceswap V3/swap"
     DESCRIPTION = ("Replace the faces DetectFaces picked in the target with the source faces: the k-th target "
                    "face gets the k-th source face, or the single source face for all.")
-    RETURN_TYPES = ("IMAGE", "STRING", "MASK", "FLOAT")
-    RETURN_NAMES = ("image", "info", "mask", "face_similarity")
-    OUTPUT_IS_LIST = list_outputs(RETURN_NAMES)
-    OUTPUT_TOOLTIPS = ("The target frames with the faces swapped; frames without the faces pass through.",
-                       "Faces swapped per frame, where each model ran (e.g. onnxruntime:CUDAExecutionProvider, "
-                       "torch:cuda:0), the face similarity per frame, and the run's warnings.",
-                       "Where the swap changed each frame (the union of the paste weights), for inpainting or "
-                       "blending downstream.",
-                       FACE_SIMILARITY_TOOLTIP)
+    RETURN_TYPES = SWAP_RETURN_TYPES
+    RETURN_NAMES = SWAP_RETURN_NAMES
+    OUTPUT_IS_LIST = SWAP_OUTPUT_IS_LIST
+    OUTPUT_TOOLTIPS = swap_output_tooltips("The target frames with the faces swapped; frames without the faces pass through.")
     FUNCTION = "swap"
 
     @classmethod

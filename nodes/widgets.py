@@ -165,13 +165,20 @@ COMPUTE_METHOD = (["mean", "median"], {
     "default": "mean",
     "tooltip": "How the faces' normed ArcFace embeddings become one identity: their mean, or the element-wise "
                "median (less swayed by one odd photo)."})
-FACE_SIMILARITY_TOOLTIP = ("Per frame: ArcFace cosine between the source identity and the swapped face as output "
-                           "(the lowest when several were swapped; NaN where none was).")
+# The swapping nodes' outputs (SwapFaces and the all-in-one): a new output only ever goes at the end.
+SWAP_RETURN_TYPES = ("IMAGE", "STRING", "MASK", "FLOAT")
+SWAP_RETURN_NAMES = ("image", "info", "mask", "face_similarity")
+SWAP_OUTPUT_IS_LIST = (False, False, False, True)  # face_similarity: one FLOAT per frame
 
 
-def list_outputs(return_names: tuple[str, ...]) -> tuple[bool, ...]:
-    """OUTPUT_IS_LIST for a swapping node: face_similarity is one FLOAT per frame, the rest are whole batches."""
-    return tuple(name == "face_similarity" for name in return_names)
+def swap_output_tooltips(image: str) -> tuple[str, ...]:
+    return (image,
+            "Faces swapped per frame, where each model ran (e.g. onnxruntime:CUDAExecutionProvider, torch:cuda:0), "
+            "the face similarity (and tracks) per frame, and the run's warnings.",
+            "Where the swap (and restoration) changed each frame: the union of the paste weights, for inpainting or "
+            "blending downstream.",
+            "Per frame: ArcFace cosine between the source identity and the swapped face as output "
+            "(the lowest when several were swapped; NaN where none was).")
 TRACK_FACES = ("BOOLEAN", {"default": False,
                            "tooltip": "Batches of video frames: follow the faces picked in the first frame through "
                                       "the batch (box overlap and landmarks), so the same person stays swapped when "
