@@ -46,22 +46,26 @@ async def fetch_bytes_async(url: str, max_bytes: int = MAX_DOWNLOAD_BYTES, timeo
     import httpx
 
     target = _parse(url, what)
+
+    async def download() -> tuple[bytes, str]:
+        nonlocal target
+        async with httpx.AsyncClient(verify=_tls(), trust_env=False, follow_redirects=False) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                address = await asyncio.get_running_loop().run_in_executor(None, resolve_allowed, target, policy)
+                async with client.stream(**_pinned_request(target, address), timeout=timeout_s) as response:
+                    location = response.headers.get("location")
+                    if response.status_code in _REDIRECTS and location:
+                        target = _parse(urljoin(target.url, location.strip()), f"{what} (redirected)")
+                        continue
+                    if response.status_code != 200:
+                        raise BadInput(f"could not fetch {shown_url(url)}: it answered HTTP {response.status_code}")
+                    body = await _read_capped_async(response, max_bytes, shown_url(url))
+                    return body, response.headers.get("content-type", "")
+            raise BadInput(f"could not fetch {shown_url(url)}: more than {MAX_REDIRECTS} redirects")
+
     try:
-        async with asyncio.timeout(timeout_s):
-            async with httpx.AsyncClient(verify=_tls(), trust_env=False, follow_redirects=False) as client:
-                for _ in range(MAX_REDIRECTS + 1):
-                    address = await asyncio.get_running_loop().run_in_executor(None, resolve_allowed, target, policy)
-                    async with client.stream(**_pinned_request(target, address), timeout=timeout_s) as response:
-                        location = response.headers.get("location")
-                        if response.status_code in _REDIRECTS and location:
-                            target = _parse(urljoin(target.url, location.strip()), f"{what} (redirected)")
-                            continue
-                        if response.status_code != 200:
-                            raise BadInput(f"could not fetch {shown_url(url)}: it answered HTTP {response.status_code}")
-                        body = await _read_capped_async(response, max_bytes, shown_url(url))
-                        return body, response.headers.get("content-type", "")
-                raise BadInput(f"could not fetch {shown_url(url)}: more than {MAX_REDIRECTS} redirects")
-    except TimeoutError:
+        return await asyncio.wait_for(download(), timeout_s)  # asyncio.timeout needs Python 3.11
+    except asyncio.TimeoutError:
         raise BadInput(f"could not fetch {shown_url(url)}: no complete answer within {timeout_s:g} s "
                        "(the limit for a whole download)") from None
     except httpx.HTTPError:
