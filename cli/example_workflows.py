@@ -16,6 +16,7 @@ SOURCE_TITLE, TARGET_TITLE = "Source face: pick a photo", "Target image: pick a 
 NO_PHOTO = "(pick a photo)"
 PHOTO_LOADERS = {"FaceswapV3LoadFace": {"image": NO_PHOTO, "url_or_path_or_base64": ""},
                  "LoadImage": {"image": NO_PHOTO}}
+RESULT_SIZE = (300, 320)  # room for the result's preview
 PICK_PHOTOS = ("To start: in each Load Face node pick a photo in `image` (or upload one), or paste a URL, "
                "a file path or base64 into `url_or_path_or_base64`.")
 
@@ -28,7 +29,7 @@ class Example:
     links: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def __post_init__(self):
-        self.node("note", "MarkdownNote", (0, -330), size=(760, 280), text=self.note)
+        self.node("note", "MarkdownNote", (0, -250), size=(640, 200), text=self.note)
 
     def node(self, key: str, kind: str, pos: tuple[int, int], title: str | None = None,
              size: tuple[int, int] | None = None, **widgets) -> str:
@@ -47,17 +48,17 @@ class Example:
 
 def _photo_pair(w: Example, x: int = 0) -> tuple[str, str]:
     return (w.node("source", "FaceswapV3LoadFace", (x, 0), SOURCE_TITLE),
-            w.node("target", "FaceswapV3LoadFace", (x, 420), TARGET_TITLE))
+            w.node("target", "FaceswapV3LoadFace", (x, 180), TARGET_TITLE))
 
 
 def all_in_one() -> Example:
     w = Example("**Faceswap V3, all in one.** Every parameter of Segmind's Faceswap V3 API, with its defaults, "
                 "run locally; models download on first use.\n\n" + PICK_PHOTOS)
     source, target = _photo_pair(w)
-    w.node("swap", "FaceswapV3", (400, 0))
+    w.node("swap", "FaceswapV3", (340, 0))
     w.link(source, "image", "swap", "source_img")
     w.link(target, "image", "swap", "target_img")
-    w.node("save", "SaveImage", (820, 0), filename_prefix="faceswap_v3")
+    w.node("save", "SaveImage", (680, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3")
     w.link("swap", "image", "save", "images")
     return w
 
@@ -66,22 +67,22 @@ def separate_nodes() -> Example:
     w = Example("**The same swap, node by node.** Load Face -> Detect Faces (numbered preview) -> Swap Faces -> "
                 "Restore Face. Change faces_index after looking at the previews.\n\n" + PICK_PHOTOS)
     source, target = _photo_pair(w)
-    w.node("source_faces", "FaceswapV3DetectFaces", (400, 0), "Source faces")
-    w.node("target_faces", "FaceswapV3DetectFaces", (400, 420), "Target faces")
+    w.node("source_faces", "FaceswapV3DetectFaces", (340, 0), "Source faces")
+    w.node("target_faces", "FaceswapV3DetectFaces", (340, 220), "Target faces")
     w.link(source, "image", "source_faces", "image")
     w.link(target, "image", "target_faces", "image")
-    w.node("swap", "FaceswapV3SwapFaces", (820, 160))
+    w.node("swap", "FaceswapV3SwapFaces", (680, 110))
     w.link(target, "image", "swap", "target_image")
     w.link("target_faces", "faces", "swap", "target_faces")
     w.link("source_faces", "faces", "swap", "source_faces")
-    w.node("restore", "FaceswapV3RestoreFace", (1220, 160))
+    w.node("restore", "FaceswapV3RestoreFace", (1000, 110))
     w.link("swap", "image", "restore", "image")
     w.link("target_faces", "faces", "restore", "faces")
-    w.node("save", "SaveImage", (1620, 160), filename_prefix="faceswap_v3_nodes")
+    w.node("save", "SaveImage", (1320, 110), size=RESULT_SIZE, filename_prefix="faceswap_v3_nodes")
     w.link("restore", "image", "save", "images")
-    w.node("source_preview", "PreviewImage", (1220, -330), "Numbered source faces", size=(360, 300))
+    w.node("source_preview", "PreviewImage", (680, -250), "Numbered source faces", size=(300, 320))
     w.link("source_faces", "preview", "source_preview", "images")
-    w.node("target_preview", "PreviewImage", (1220, 560), "Numbered target faces", size=(360, 300))
+    w.node("target_preview", "PreviewImage", (680, 300), "Numbered target faces", size=(300, 320))
     w.link("target_faces", "preview", "target_preview", "images")
     return w
 
@@ -91,14 +92,14 @@ def multi_face() -> Example:
                 "0 and 1. Bottom: only the target's women are swapped, with the source's first face.\n\n"
                 + PICK_PHOTOS)
     source, target = _photo_pair(w)
-    w.node("by_index", "FaceswapV3", (400, 0), "Two faces by index", input_faces_index="0,1",
+    w.node("by_index", "FaceswapV3", (340, 0), "Two faces by index", input_faces_index="0,1",
            source_faces_index="1,0", detection_face_order="left-right")
-    w.node("by_gender", "FaceswapV3", (400, 620), "Women only, by gender", detect_gender_input="female",
+    w.node("by_gender", "FaceswapV3", (340, 400), "Women only, by gender", detect_gender_input="female",
            input_faces_index="0,1")
-    for swap, prefix, y in (("by_index", "faceswap_v3_by_index", 0), ("by_gender", "faceswap_v3_by_gender", 620)):
+    for swap, prefix, y in (("by_index", "faceswap_v3_by_index", 0), ("by_gender", "faceswap_v3_by_gender", 400)):
         w.link(source, "image", swap, "source_img")
         w.link(target, "image", swap, "target_img")
-        w.node(f"save_{swap}", "SaveImage", (820, y), filename_prefix=prefix)
+        w.node(f"save_{swap}", "SaveImage", (680, y), size=RESULT_SIZE, filename_prefix=prefix)
         w.link(swap, "image", f"save_{swap}", "images")
     return w
 
@@ -108,17 +109,18 @@ def video_frames() -> Example:
                 "are swapped frame by frame; the source face is analysed once. Frames without a face pass "
                 "through.\n\n" + PICK_PHOTOS)
     w.node("source", "FaceswapV3LoadFace", (0, 0), SOURCE_TITLE)
-    frames = [w.node(f"frame{i}", "FaceswapV3LoadFace", (0, 420 * i), f"Frame {i}: pick a photo") for i in (1, 2, 3)]
-    w.node("first_two", "ImageBatch", (400, 420))
+    frames = [w.node(f"frame{i}", "FaceswapV3LoadFace", (0, 30 + 150 * i), f"Frame {i}: pick a photo")
+              for i in (1, 2, 3)]
+    w.node("first_two", "ImageBatch", (340, 255))
     w.link(frames[0], "image", "first_two", "image1")
     w.link(frames[1], "image", "first_two", "image2")
-    w.node("batch", "ImageBatch", (400, 840))
+    w.node("batch", "ImageBatch", (340, 405))
     w.link("first_two", "IMAGE", "batch", "image1")
     w.link(frames[2], "image", "batch", "image2")
-    w.node("swap", "FaceswapV3", (760, 0), face_restore_weight=0.0)
+    w.node("swap", "FaceswapV3", (540, 0), face_restore_weight=0.0)
     w.link("source", "image", "swap", "source_img")
     w.link("batch", "IMAGE", "swap", "target_img")
-    w.node("save", "SaveImage", (1180, 0), filename_prefix="faceswap_v3_frames")
+    w.node("save", "SaveImage", (880, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3_frames")
     w.link("swap", "image", "save", "images")
     return w
 
@@ -128,10 +130,10 @@ def hosted_api() -> Example:
                 "the key into the node: workflows and PNGs would carry it). Same widgets as the local all-in-one "
                 "node.\n\n" + PICK_PHOTOS)
     source, target = _photo_pair(w)
-    w.node("remote", "FaceswapV3SegmindRemoteSwap", (400, 0))
+    w.node("remote", "FaceswapV3SegmindRemoteSwap", (340, 0))
     w.link(source, "image", "remote", "source_img")
     w.link(target, "image", "remote", "target_img")
-    w.node("save", "SaveImage", (820, 0), filename_prefix="faceswap_v3_hosted")
+    w.node("save", "SaveImage", (710, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3_hosted")
     w.link("remote", "image", "save", "images")
     return w
 
@@ -141,15 +143,15 @@ def with_core_nodes() -> Example:
                 "scaled to 1024x1024 first); the result is previewed and saved.\n\nTo start: pick a photo in the "
                 "Load Face node's `image` and in the Load Image node's `image` (or upload them).")
     w.node("source", "FaceswapV3LoadFace", (0, 0), SOURCE_TITLE)
-    w.node("target", "LoadImage", (0, 420), TARGET_TITLE)
-    w.node("scale", "ImageScale", (400, 420), upscale_method="lanczos", width=1024, height=1024, crop="center")
+    w.node("target", "LoadImage", (0, 180), TARGET_TITLE)
+    w.node("scale", "ImageScale", (340, 180), upscale_method="lanczos", width=1024, height=1024, crop="center")
     w.link("target", "IMAGE", "scale", "image")
-    w.node("swap", "FaceswapV3", (780, 0))
+    w.node("swap", "FaceswapV3", (660, 0))
     w.link("source", "image", "swap", "source_img")
     w.link("scale", "IMAGE", "swap", "target_img")
-    w.node("preview", "PreviewImage", (1200, 0), size=(360, 360))
+    w.node("preview", "PreviewImage", (1000, 0), size=RESULT_SIZE)
     w.link("swap", "image", "preview", "images")
-    w.node("save", "SaveImage", (1200, 420), filename_prefix="faceswap_v3_scaled")
+    w.node("save", "SaveImage", (1000, 360), size=RESULT_SIZE, filename_prefix="faceswap_v3_scaled")
     w.link("swap", "image", "save", "images")
     return w
 

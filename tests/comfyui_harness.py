@@ -58,7 +58,7 @@ def prepare_base(base: Path, models_root: Path | None = None, inputs: dict[str, 
     # a returning user's settings: no first-run template browser over the canvas
     settings = base / "user" / "default" / "comfy.settings.json"
     settings.parent.mkdir(parents=True)
-    settings.write_text(json.dumps({"Comfy.TutorialCompleted": True}))
+    settings.write_text(json.dumps({"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}))
     for name, source in (inputs or {}).items():
         shutil.copyfile(source, base / "input" / name)
     return base
@@ -182,9 +182,10 @@ return {scale: app.canvas.ds.scale, offset: [...app.canvas.ds.offset]};
 
 
 class Frontend:
-    """ComfyUI's own web page in headless Chromium; `app` and `LiteGraph` are the page's globals."""
+    """ComfyUI's own web page in headless Chromium (a 1920x1080 window, as on a common desktop, so
+    stored views fit such a screen); `app` and `LiteGraph` are the page's globals."""
 
-    def __init__(self, url: str, width: int = 1400, height: int = 900):
+    def __init__(self, url: str, width: int = 1920, height: int = 1080):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
