@@ -51,16 +51,22 @@ def _photo_pair(w: Example, x: int = 0) -> tuple[str, str]:
             w.node("target", "FaceswapV3LoadFace", (x, 180), TARGET_TITLE))
 
 
-def all_in_one() -> Example:
-    w = Example("**Faceswap V3, all in one.** Every parameter of Segmind's Faceswap V3 API, with its defaults, "
-                "run locally; models download on first use.\n\n" + PICK_PHOTOS)
+def _one_swap(note: str, kind: str, save_x: int, prefix: str) -> Example:
+    """Two photos -> one swapping node -> Save Image."""
+    w = Example(note)
     source, target = _photo_pair(w)
-    w.node("swap", "FaceswapV3", (340, 0))
+    w.node("swap", kind, (340, 0))
     w.link(source, "image", "swap", "source_img")
     w.link(target, "image", "swap", "target_img")
-    w.node("save", "SaveImage", (680, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3")
+    w.node("save", "SaveImage", (save_x, 0), size=RESULT_SIZE, filename_prefix=prefix)
     w.link("swap", "image", "save", "images")
     return w
+
+
+def all_in_one() -> Example:
+    return _one_swap("**Faceswap V3, all in one.** Every parameter of Segmind's Faceswap V3 API, with its "
+                     "defaults, run locally; models download on first use.\n\n" + PICK_PHOTOS,
+                     "FaceswapV3", 680, "faceswap_v3")
 
 
 def separate_nodes() -> Example:
@@ -126,16 +132,9 @@ def video_frames() -> Example:
 
 
 def hosted_api() -> Example:
-    w = Example("**Segmind's hosted API.** Set SEGMIND_API_KEY in the environment ComfyUI starts from (don't type "
-                "the key into the node: workflows and PNGs would carry it). Same widgets as the local all-in-one "
-                "node.\n\n" + PICK_PHOTOS)
-    source, target = _photo_pair(w)
-    w.node("remote", "FaceswapV3SegmindRemoteSwap", (340, 0))
-    w.link(source, "image", "remote", "source_img")
-    w.link(target, "image", "remote", "target_img")
-    w.node("save", "SaveImage", (710, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3_hosted")
-    w.link("remote", "image", "save", "images")
-    return w
+    return _one_swap("**Segmind's hosted API.** Set SEGMIND_API_KEY in the environment ComfyUI starts from (don't "
+                     "type the key into the node: workflows and PNGs would carry it). Same widgets as the local "
+                     "all-in-one node.\n\n" + PICK_PHOTOS, "FaceswapV3SegmindRemoteSwap", 710, "faceswap_v3_hosted")
 
 
 def with_core_nodes() -> Example:

@@ -36,6 +36,16 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require(browser: bool = False) -> None:
+    """Skip the calling test (in CI: fail it) unless ComfyUI, and with browser Chromium, are here."""
+    try:
+        comfyui_dir()
+        if browser:
+            chromium_paths()
+    except Unavailable as missing:
+        skip_or_fail(str(missing))
+
+
 def comfyui_dir() -> Path:
     folder = os.environ.get("COMFYUI_DIR")
     if not folder:
@@ -114,6 +124,18 @@ def comfyui_server(base: Path, env: dict | None = None, start_timeout: float = 1
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def comfyui_for_tests(base: Path, models_root: Path, start_api_server, browser: bool = False):
+    """For a test module: (ComfyUI serving base with models_root's models and the test photos, the URL
+    of our own API server for the remote node); skipped (in CI: failed) without ComfyUI/Chromium."""
+    require(browser)
+    prepare_base(base, models_root, TEST_INPUTS)
+    api_key = "comfy-test-key"
+    api_server = start_api_server(models_root, "--api-key", api_key)
+    with comfyui_server(base, env={"SEGMIND_API_KEY": api_key}) as server:
+        yield server, api_server
 
 
 def wait_for_history(url: str, prompt_id: str, timeout: float = 180) -> dict:

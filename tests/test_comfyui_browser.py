@@ -26,14 +26,8 @@ ARTIFACTS = harness.Path(os.environ.get("CI_ARTIFACTS", REPO / ".ci-artifacts"))
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory, restorer_root, start_api_server):
-    try:
-        harness.comfyui_dir()
-        harness.chromium_paths()
-    except harness.Unavailable as missing:
-        harness.skip_or_fail(str(missing))
-    base = harness.prepare_base(tmp_path_factory.mktemp("comfy-browser"), restorer_root, harness.TEST_INPUTS)
-    api_server = start_api_server(restorer_root, "--api-key", "browser-test-key")
-    with harness.comfyui_server(base, env={"SEGMIND_API_KEY": "browser-test-key"}) as server:
+    with harness.comfyui_for_tests(tmp_path_factory.mktemp("comfy-browser"), restorer_root, start_api_server,
+                                   browser=True) as (server, api_server):
         frontend = harness.Frontend(server.url)
         try:
             yield {"server": server, "frontend": frontend, "api_server": api_server}

@@ -21,14 +21,9 @@ PACK = harness.PACK
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory, restorer_root, start_api_server):
-    try:
-        harness.comfyui_dir()
-    except harness.Unavailable as missing:
-        harness.skip_or_fail(str(missing))
-    base = harness.prepare_base(tmp_path_factory.mktemp("comfy-base"), restorer_root, harness.TEST_INPUTS)
-    api_server = start_api_server(restorer_root, "--api-key", "comfy-test-key")
-    with harness.comfyui_server(base, env={"SEGMIND_API_KEY": "comfy-test-key"}) as server:
-        yield {"url": server.url, "base": base, "log": server.log, "api_server": api_server}
+    with harness.comfyui_for_tests(tmp_path_factory.mktemp("comfy-base"), restorer_root, start_api_server) as (
+            server, api_server):
+        yield {"url": server.url, "base": server.base, "log": server.log, "api_server": api_server}
 
 
 def test_pack_imports_quickly_and_without_error(comfy):
