@@ -10,25 +10,27 @@ from __future__ import annotations
 import copy
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import comfyui_harness as harness
+from comfyui_frontend import Frontend, build_examples, point_at_test_inputs, run_in_frontend
 from support import FACES, REPO
 from faceswap_v3.cli.example_workflows import EXAMPLES, NO_PHOTO
 from faceswap_v3.pipeline.images import read_image_file
 
 WORKFLOWS = REPO / "workflows"
 SHIPPED = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
-ARTIFACTS = harness.Path(os.environ.get("CI_ARTIFACTS", REPO / ".ci-artifacts")) / "browser"
+ARTIFACTS = Path(os.environ.get("CI_ARTIFACTS", REPO / ".ci-artifacts")) / "browser"
 
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory, restorer_root, start_api_server):
     with harness.comfyui_for_tests(tmp_path_factory.mktemp("comfy-browser"), restorer_root, start_api_server,
                                    browser=True) as (server, api_server):
-        frontend = harness.Frontend(server.url)
+        frontend = Frontend(server.url)
         try:
             yield {"server": server, "frontend": frontend, "api_server": api_server}
         finally:
@@ -44,7 +46,7 @@ def nodes_of(workflow: dict, kind: str) -> list[dict]:
 
 
 def test_shipped_files_are_what_the_real_frontend_builds_and_converts(comfy):
-    built = harness.build_examples(comfy["frontend"])
+    built = build_examples(comfy["frontend"])
     assert sorted(built) == SHIPPED == sorted(EXAMPLES)
     for name, (workflow, prompt) in built.items():
         assert load(name) == workflow, f"{name}.json is stale: run tools/build_workflows.py"
@@ -79,9 +81,9 @@ def test_every_shipped_workflow_runs_in_the_real_frontend(comfy):
     for name in SHIPPED:
         frontend.load(load(name))
         frontend.screenshot(ARTIFACTS / f"{name}.png")
-        harness.point_at_test_inputs(frontend, comfy["api_server"])
+        point_at_test_inputs(frontend, comfy["api_server"])
         try:
-            check_result(name, [read_image_file(p) for p in harness.run_in_frontend(frontend, server)])
+            check_result(name, [read_image_file(p) for p in run_in_frontend(frontend, server)])
         except AssertionError as failure:
             failures[name] = str(failure)[:600]
     ran = f"{len(SHIPPED) - len(failures)}/{len(SHIPPED)} shipped workflows ran in the real frontend"
@@ -117,9 +119,9 @@ def test_the_old_load_face_order_fails_in_the_real_frontend_naming_the_widget(co
     frontend.load(workflow)
     loader = nodes_of(workflow, "FaceswapV3LoadFace")[0]["id"]
     assert frontend.widget_values()[str(loader)]["url_or_path_or_base64"] == "image"
-    harness.point_at_test_inputs(frontend, comfy["api_server"])
+    point_at_test_inputs(frontend, comfy["api_server"])
     with pytest.raises(AssertionError) as failed:
-        harness.run_in_frontend(frontend, server)
+        run_in_frontend(frontend, server)
     assert "Load Face url_or_path_or_base64 'image' is neither a URL, an existing file, nor valid base64" \
         in str(failed.value)
 

@@ -16,6 +16,7 @@ the thumbnail workflows/NAME.jpg.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import uuid
@@ -25,15 +26,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import comfyui_harness as harness  # noqa: E402
+from comfyui_frontend import Frontend, build_examples, point_at_test_inputs, run_in_frontend  # noqa: E402
 
 THUMBNAIL_WIDTH = 480
+
+
+def dump_json(data: dict) -> str:
+    return json.dumps(data, indent=2) + "\n"
 
 
 def stale_files(built: dict, folder: Path) -> list[Path]:
     stale = []
     for name, (workflow, prompt) in built.items():
         for path, data in ((folder / f"{name}.json", workflow), (folder / "api" / f"{name}.json", prompt)):
-            if not path.is_file() or path.read_text() != harness.dump_json(data):
+            if not path.is_file() or path.read_text() != dump_json(data):
                 stale.append(path)
     return stale
 
@@ -41,18 +47,18 @@ def stale_files(built: dict, folder: Path) -> list[Path]:
 def write(built: dict, folder: Path) -> None:
     (folder / "api").mkdir(parents=True, exist_ok=True)
     for name, (workflow, prompt) in built.items():
-        (folder / f"{name}.json").write_text(harness.dump_json(workflow))
-        (folder / "api" / f"{name}.json").write_text(harness.dump_json(prompt))
+        (folder / f"{name}.json").write_text(dump_json(workflow))
+        (folder / "api" / f"{name}.json").write_text(dump_json(prompt))
 
 
-def write_thumbnails(frontend: harness.Frontend, server: harness.ComfyServer, built: dict, folder: Path,
+def write_thumbnails(frontend: Frontend, server: harness.ComfyServer, built: dict, folder: Path,
                      api_server_url: str) -> None:
     from PIL import Image
 
     for name, (workflow, _) in built.items():
         frontend.load(workflow)
-        harness.point_at_test_inputs(frontend, api_server_url)
-        saved = harness.run_in_frontend(frontend, server)
+        point_at_test_inputs(frontend, api_server_url)
+        saved = run_in_frontend(frontend, server)
         with Image.open(saved[0]) as image:
             image = image.convert("RGB")
             image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH))
@@ -73,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         base = harness.prepare_base(scratch / "base", models, harness.TEST_INPUTS if thumbnails else None)
         api_key = uuid.uuid4().hex
         with harness.comfyui_server(base, env={"SEGMIND_API_KEY": api_key}) as server:
-            frontend = harness.Frontend(server.url)
+            frontend = Frontend(server.url)
             try:
-                built = harness.build_examples(frontend)
+                built = build_examples(frontend)
                 if args.check:
                     stale = stale_files(built, args.dir)
                     if stale:
