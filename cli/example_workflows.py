@@ -29,7 +29,7 @@ class Example:
     links: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def __post_init__(self):
-        self.node("note", "MarkdownNote", (0, -250), size=(640, 200), text=self.note)
+        self.node("note", "MarkdownNote", (0, -200), size=(640, 150), text=self.note)
 
     def node(self, key: str, kind: str, pos: tuple[int, int], title: str | None = None,
              size: tuple[int, int] | None = None, **widgets) -> str:
@@ -86,7 +86,7 @@ def separate_nodes() -> Example:
     w.link("target_faces", "faces", "restore", "faces")
     w.node("save", "SaveImage", (1320, 110), size=RESULT_SIZE, filename_prefix="faceswap_v3_nodes")
     w.link("restore", "image", "save", "images")
-    w.node("source_preview", "PreviewImage", (680, -250), "Numbered source faces", size=(300, 320))
+    w.node("source_preview", "PreviewImage", (680, -200), "Numbered source faces", size=(300, 270))
     w.link("source_faces", "preview", "source_preview", "images")
     w.node("target_preview", "PreviewImage", (680, 300), "Numbered target faces", size=(300, 320))
     w.link("target_faces", "preview", "target_preview", "images")

@@ -208,5 +208,6 @@ def run_in_frontend(frontend: Frontend, server: ComfyServer) -> list[Path]:
     if entry["status"]["status_str"] != "success":
         raise AssertionError(f"the prompt failed: {execution_errors(entry)}")
     return [server.base / "output" / image["subfolder"] / image["filename"]
-            for output in entry["outputs"].values() for image in output.get("images", [])
+            for _, output in sorted(entry["outputs"].items(), key=lambda item: int(item[0]))
+            for image in output.get("images", [])
             if image["type"] == "output"]

@@ -162,7 +162,7 @@ def execution_errors(entry: dict) -> list[dict]:
 def chromium_paths() -> tuple[str, str]:
     browser = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
-    if not browser or not driver:
+    if not (browser and driver and Path(browser).is_file() and Path(driver).is_file()):
         raise Unavailable("chromium and chromedriver are not installed (Debian: apt-get install chromium "
                           "chromium-driver)")
     return browser, driver
