@@ -6,5 +6,6 @@ from .nodes.comfy_env import register_model_folders, use_comfy_model_management
 register_model_folders()
 use_comfy_model_management()
 
-WEB_DIRECTORY = "./web"
+WEB_DIRECTORY = "./web"  # frontend extensions: warnings as toasts, upgrading workflows saved by older versions
+
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..pipeline.errors import BadInput
-from . import detect, example_workflows, serve, swap
+from . import detect, serve, swap
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -23,7 +23,6 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_parser(commands)
     swap.add_parser(commands)
     serve.add_parser(commands)
-    example_workflows.add_parser(commands)
     return parser
 
 

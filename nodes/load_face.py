@@ -20,6 +20,11 @@ def _input_files() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
 
 
+def _quoted(text: str, limit: int = 40) -> str:
+    """The first `limit` characters of a value, quoted, for an error message."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
 class LoadFace:
     CATEGORY = "Faceswap V3/analysis"
     DESCRIPTION = "Load a face photo from the input folder, an http(s) URL, a file path or base64 text."
@@ -48,10 +53,11 @@ class LoadFace:
         if (url_or_path_or_base64 or "").strip():
             return True
         if not image:
-            return "pick an image in the input folder, or fill url_or_path_or_base64"
+            return "no photo chosen: pick an image in image (or upload one), or fill url_or_path_or_base64"
         path = comfy_env.annotated_input_path(image)
         if path is None or not path.is_file():
-            return f"no file {image!r} in the input folder"
+            return (f"image {_quoted(image)} is not a file in the input folder: pick an image (or upload one), "
+                    "or fill url_or_path_or_base64")
         return True
 
     @classmethod
@@ -69,7 +75,7 @@ class LoadFace:
     def load(self, image=None, url_or_path_or_base64=""):
         reference = (url_or_path_or_base64 or "").strip()
         if reference:
-            rgb = load_image(reference, "LoadFace image")
+            rgb = load_image(reference, f"Load Face url_or_path_or_base64 {_quoted(reference)}")
         else:
             rgb = read_image_file(comfy_env.annotated_input_path(image), "LoadFace image")
         return (frames_to_image([rgb]),)

@@ -1,0 +1,205 @@
+"""A real ComfyUI server with this pack installed, the test photos and stand-in models, for the tests
+that run inside ComfyUI and for tools/build_workflows.py (its web page: comfyui_frontend.py).
+
+In CI (CI=true) a missing ComfyUI or Chromium fails the tests instead of skipping them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+PACK = "ComfyUI-Faceswap-V3"
+MODEL_FOLDERS = ("facedetection", "insightface", "facerestore_models")
+SHARED = Path(os.environ.get("FACESWAP_V3_SHARED", REPO.parent / "shared")).resolve()
+SOURCE_PHOTO, TARGET_PHOTO = "group_2faces_women_7242.jpg", "couple_female_left_male_right.jpg"
+INPUT_NAMES = {"source": "faceswap_v3_source.jpg", "target": "faceswap_v3_target.jpg"}
+TEST_INPUTS = {INPUT_NAMES["source"]: SHARED / "fixtures" / "faces" / SOURCE_PHOTO,
+               INPUT_NAMES["target"]: SHARED / "fixtures" / "faces" / TARGET_PHOTO}
+PHOTO_LOADERS = ("FaceswapV3LoadFace", "LoadImage")
+
+
+class Unavailable(RuntimeError):
+    """ComfyUI or Chromium is not on this machine."""
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test that needs something this machine lacks; in CI, fail it."""
+    import pytest
+
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: CI must run these tests, see .ci/run)")
+    pytest.skip(reason)
+
+
+def require(browser: bool = False) -> None:
+    """Skip the calling test (in CI: fail it) unless ComfyUI, and with browser Chromium, are here."""
+    try:
+        comfyui_dir()
+        if browser:
+            chromium_paths()
+    except Unavailable as missing:
+        skip_or_fail(str(missing))
+
+
+def comfyui_dir() -> Path:
+    folder = os.environ.get("COMFYUI_DIR")
+    if not folder:
+        raise Unavailable("COMFYUI_DIR is not set: these tests need a ComfyUI checkout (see README, 'Developers')")
+    if not (Path(folder) / "main.py").is_file():
+        raise Unavailable(f"COMFYUI_DIR={folder} holds no ComfyUI main.py")
+    return Path(folder)
+
+
+def prepare_base(base: Path, models_root: Path | None = None, inputs: dict[str, Path] | None = None) -> Path:
+    """A ComfyUI base directory (--base-directory) holding this pack in custom_nodes/, the model
+    folders of models_root, and the given files in input/ ({name in input/: file to copy})."""
+    (base / "custom_nodes").mkdir(parents=True)
+    (base / "custom_nodes" / PACK).symlink_to(REPO, target_is_directory=True)
+    (base / "models").mkdir()
+    for sub in MODEL_FOLDERS if models_root else ():
+        if (models_root / sub).exists():
+            (base / "models" / sub).symlink_to((models_root / sub).resolve(), target_is_directory=True)
+    (base / "input").mkdir()
+    # a returning user's settings: no first-run template browser over the canvas
+    settings = base / "user" / "default" / "comfy.settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}))
+    for name, source in (inputs or {}).items():
+        shutil.copyfile(source, base / "input" / name)
+    return base
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ComfyServer:
+    url: str
+    base: Path
+    log: Path
+    process: subprocess.Popen
+
+
+@contextmanager
+def comfyui_server(base: Path, env: dict | None = None, start_timeout: float = 120):
+    """ComfyUI (COMFYUI_DIR, run by COMFYUI_PYTHON or this Python) headless on the CPU, on loopback,
+    serving base; stopped on exit."""
+    folder = comfyui_dir()
+    port = free_port()
+    log_path = base / "comfyui.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu", "--listen", "127.0.0.1",
+             "--port", str(port), "--base-directory", str(base), "--disable-auto-launch",
+             "--database-url", "sqlite:///:memory:"],
+            cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "FACESWAP_V3_OFFLINE": "1", **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                if httpx.get(f"{url}/object_info", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError("ComfyUI exited:\n" + log_path.read_text()[-3000:])
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ComfyUI did not answer within {start_timeout:.0f} s:\n"
+                                   + log_path.read_text()[-3000:])
+            time.sleep(1)
+        yield ComfyServer(url, base, log_path, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def comfyui_for_tests(base: Path, models_root: Path, start_api_server, browser: bool = False):
+    """For a test module: (ComfyUI serving base with models_root's models and the test photos, the URL
+    of our own API server for the remote node); skipped (in CI: failed) without ComfyUI/Chromium."""
+    require(browser)
+    prepare_base(base, models_root, TEST_INPUTS)
+    api_key = "comfy-test-key"
+    api_server = start_api_server(models_root, "--api-key", api_key)
+    # the environment key may go to our local API server, not Segmind's (SEGMIND_ALLOW_CUSTOM_BASE_URL)
+    with comfyui_server(base, env={"SEGMIND_API_KEY": api_key, "SEGMIND_ALLOW_CUSTOM_BASE_URL": "1"}) as server:
+        yield server, api_server
+
+
+def wait_for_history(url: str, prompt_id: str, timeout: float = 180) -> dict:
+    """ComfyUI's /history entry of a prompt once it has finished (successfully or not)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        history = httpx.get(f"{url}/history/{prompt_id}", timeout=30).json()
+        if prompt_id in history:
+            return history[prompt_id]
+        time.sleep(0.25)
+    raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+
+
+def execution_errors(entry: dict) -> list[dict]:
+    return [m[1] for m in entry["status"].get("messages", []) if m[0] == "execution_error"]
+
+
+def chromium_paths() -> tuple[str, str]:
+    browser = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    if not (browser and driver and Path(browser).is_file() and Path(driver).is_file()):
+        raise Unavailable("chromium and chromedriver are not installed (Debian: apt-get install chromium "
+                          "chromium-driver)")
+    return browser, driver
+
+
+def standin_models(root: Path) -> Path:
+    """A models root for running templates here: the real RetinaFace MobileNet detector and
+    gender/age model, and stand-ins (exact interfaces, no quality) for the swapper, ArcFace and the
+    restorers."""
+    import standins
+
+    detector = root / "facedetection" / "detection_mobilenet0.25_Final.pth"
+    detector.parent.mkdir(parents=True)
+    shutil.copyfile(SHARED / "models" / "detection_mobilenet0.25_Final.pth", detector)
+    buffalo = root / "insightface" / "models" / "buffalo_l"
+    buffalo.mkdir(parents=True)
+    shutil.copyfile(SHARED / "models" / "genderage_2018_wrapped.onnx", buffalo / "genderage.onnx")
+    standins.arcface(buffalo / "w600k_r50.onnx")
+    standins.inswapper(root / "insightface" / "inswapper_128.onnx", "identity")
+    for name, architecture in (("GFPGANv1.4.pth", "GFPGAN"), ("codeformer-v0.1.0.pth", "CodeFormer")):
+        standins.restorer_checkpoint(root / "facerestore_models" / name, architecture)
+    return root
+
+
+@contextmanager
+def faceswap_api_server(models_root: Path, api_key: str):
+    """Our own Faceswap V3 API server (`python -m faceswap_v3 serve`) on loopback, for the remote node."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "faceswap_v3", "serve", "--port", "0", "--models-dir", str(models_root),
+         "--api-key", api_key], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "FACESWAP_V3_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
+    try:
+        line = process.stdout.readline()
+        if "serving the Faceswap V3 API on " not in line:
+            raise RuntimeError(f"the API server did not start: {line!r}")
+        yield line.strip().rsplit(" ", 1)[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
