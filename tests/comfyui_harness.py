@@ -140,9 +140,14 @@ def comfyui_for_tests(base: Path, models_root: Path, start_api_server, browser: 
     prepare_base(base, models_root, TEST_INPUTS)
     api_key = "comfy-test-key"
     api_server = start_api_server(models_root, "--api-key", api_key)
-    # the environment key may go to our local API server, not Segmind's (SEGMIND_ALLOW_CUSTOM_BASE_URL)
-    with comfyui_server(base, env={"SEGMIND_API_KEY": api_key, "SEGMIND_ALLOW_CUSTOM_BASE_URL": "1"}) as server:
+    with comfyui_server(base, env=remote_node_env(api_key)) as server:
         yield server, api_server
+
+
+def remote_node_env(api_key: str) -> dict:
+    """ComfyUI's environment for the remote node to reach our local API server with the environment's
+    key (which otherwise goes to Segmind's own addresses only)."""
+    return {"SEGMIND_API_KEY": api_key, "SEGMIND_ALLOW_CUSTOM_BASE_URL": "1"}
 
 
 def wait_for_history(url: str, prompt_id: str, timeout: float = 180) -> dict:

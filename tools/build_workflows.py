@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         models = harness.standin_models(scratch / "models") if thumbnails else None
         base = harness.prepare_base(scratch / "base", models, harness.TEST_INPUTS if thumbnails else None)
         api_key = uuid.uuid4().hex
-        with harness.comfyui_server(base, env={"SEGMIND_API_KEY": api_key}) as server:
+        with harness.comfyui_server(base, env=harness.remote_node_env(api_key)) as server:
             frontend = Frontend(server.url)
             try:
                 built = build_examples(frontend)
