@@ -1,33 +1,32 @@
 """The pack as a ComfyUI user meets it while it runs, in a real ComfyUI server (CPU, loopback): memory
 that "Unload models" really frees, progress inside one image, warnings on screen, re-reading an
 overwritten input file. Stand-in swapper/recognizer and random-weight GFPGAN (real size, no quality);
-the real RetinaFace mobile0.25 detector. Skipped without COMFYUI_DIR (CI sets it)."""
+the real RetinaFace mobile0.25 detector. Skipped without COMFYUI_DIR (failed in CI)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import httpx
 import numpy as np
 import pytest
 
-from comfy_server import COMFYUI_DIR, SKIP_REASON, ComfyServer, WebSocketListener, prepare_base
+import comfyui_harness as harness
+from comfy_server import ComfyClient, WebSocketListener
 from support import FACES
 from faceswap_v3.pipeline.images import encode_image, read_image_file
 
-pytestmark = pytest.mark.skipif(not COMFYUI_DIR, reason=SKIP_REASON)
 SWAP_NODE = "3"
 RESTORER, DETECTOR_FILE = "GFPGANv1.4.pth", "detection_mobilenet0.25_Final.pth"
 
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory, restorer_root):
-    base = prepare_base(tmp_path_factory.mktemp("comfy-runtime"), restorer_root)
-    shutil.copyfile(FACES / "portrait_male_damon.jpg", base / "input" / "one_face.jpg")
-    server = ComfyServer(base)
-    yield server
-    server.stop()
+    harness.require()
+    base = harness.prepare_base(tmp_path_factory.mktemp("comfy-runtime"), restorer_root,
+                                {**harness.TEST_INPUTS, "one_face.jpg": FACES / "portrait_male_damon.jpg"})
+    with harness.comfyui_server(base) as server:
+        yield ComfyClient(server)
 
 
 def swap_prompt(**changes) -> dict:
@@ -46,7 +45,7 @@ def swap_prompt(**changes) -> dict:
     }
 
 
-def saved_images(comfy: ComfyServer, outputs: dict) -> list[np.ndarray]:
+def saved_images(comfy: ComfyClient, outputs: dict) -> list[np.ndarray]:
     return [read_image_file(comfy.base / "output" / image["subfolder"] / image["filename"])
             for output in outputs.values() for image in output.get("images", []) if image["type"] == "output"]
 
