@@ -141,39 +141,20 @@ def old_all_in_one_workflow() -> dict:
 
 
 def test_an_old_all_in_one_workflow_loads_with_its_values_in_the_right_widgets(comfy):
+    """A workflow saved before the local node lost `base64` (12 values, the boolean last): the pack's
+    frontend extension (web/old_workflows.js) drops the stale boolean, so the API's values land in their
+    widgets and the widgets added since (pixel_boost first) keep their defaults instead of `true`."""
     frontend = comfy["frontend"]
     workflow, swap = old_all_in_one_workflow()
     frontend.load(workflow)
     values = frontend.widget_values()[swap]
+    assert "base64" not in values
     assert [values[name] for name in API_NAMES] == OLD_ALL_IN_ONE[:11]
-    assert values.get("base64", True) is True
-
-
-def test_old_values_land_by_name_once_the_local_node_drops_base64(comfy):
-    """The layout after issue 9/10: no `base64` on the local node, new widgets appended (here a stand-in
-    `pixel_boost` combo). The pack's frontend extension (web/old_workflows.js) drops the stale boolean."""
-    frontend = comfy["frontend"]
-    frontend.run("""
-        const definition = (await window.app.api.getNodeDefs()).FaceswapV3;
-        delete definition.input.required.base64;
-        definition.input.required.pixel_boost = [["128x128", "256x256", "512x512"], {default: "128x128"}];
-        if (definition.input_order)
-            definition.input_order.required = [
-                ...definition.input_order.required.filter((n) => n !== "base64"), "pixel_boost"];
-        await window.app.registerNodeDef("FaceswapV3", definition);""")
-    try:
-        workflow, swap = old_all_in_one_workflow()
-        frontend.load(workflow)
-        values = frontend.widget_values()[swap]
-        assert "base64" not in values
-        assert [values[name] for name in API_NAMES] == OLD_ALL_IN_ONE[:11]
-        assert values["pixel_boost"] == "128x128"
-        saved = nodes_of(frontend.graph_to_prompt()["workflow"], "FaceswapV3")[0]["widgets_values"]
-        assert saved == OLD_ALL_IN_ONE[:11] + ["128x128"]
-        current = copy.deepcopy(saved)  # a workflow saved with the new layout loads unchanged
-        workflow["nodes"] = [dict(n, widgets_values=current) if n["type"] == "FaceswapV3" else n
-                             for n in workflow["nodes"]]
-        frontend.load(workflow)
-        assert [frontend.widget_values()[swap][name] for name in API_NAMES + ["pixel_boost"]] == current
-    finally:
-        frontend.open()  # the page again, with the server's own definitions
+    assert values["pixel_boost"] == "128x128" and values["face_selector"] == "index" and values["track_faces"] is False
+    saved = nodes_of(frontend.graph_to_prompt()["workflow"], "FaceswapV3")[0]["widgets_values"]
+    assert saved[:12] == OLD_ALL_IN_ONE[:11] + ["128x128"]
+    current = copy.deepcopy(saved)  # a workflow saved with the new layout loads unchanged
+    workflow["nodes"] = [dict(n, widgets_values=current) if n["type"] == "FaceswapV3" else n
+                         for n in workflow["nodes"]]
+    frontend.load(workflow)
+    assert [frontend.widget_values()[swap][name] for name in API_NAMES + ["pixel_boost"]] == current[:12]
