@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..pipeline.analysis import AnalysisRequest
 from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
 from ..pipeline.faceswap import run_faceswap
@@ -93,11 +92,9 @@ class FaceswapV3:
             raise BadInput("source_img is an empty batch")
         targets = image_to_lazy_frames(target_img)
         models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
-        reference_request = AnalysisRequest(params.facedetection, params.detection_face_order,
-                                            params.detect_gender_input, params.input_faces_index, "input_faces_index")
         reference = reference_selector(face_selector, reference_distance,
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
-                                       reference_face_model, reference_request, models)
+                                       reference_face_model, params.target_request, models)
         after_frame, on_step = comfy_env.step_progress(len(targets))
         result = run_faceswap(sources[0], targets, params, models, after_frame, on_step,
                               source_model=source_face_model, reference=reference, masks=masks,
