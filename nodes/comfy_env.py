@@ -114,7 +114,8 @@ def step_progress(frames: int):
     return after_frame, on_step
 
 
-def torch_device() -> str | None:
+def model_device() -> str | None:
+    """The device ComfyUI runs models on ("cuda:0", "cpu"), or None outside ComfyUI (pipeline.devices decides)."""
     try:
         import comfy.model_management as mm
     except ImportError:
@@ -227,7 +228,7 @@ def report_run(result) -> str:
 
 def gpu_present() -> bool:
     """Whether a GPU is there to use: ComfyUI's device (not --cpu), else torch's view."""
-    device = torch_device()
+    device = model_device()
     if device is not None:
         return not device.startswith("cpu")
     try:

@@ -57,7 +57,7 @@ class DetectFaces:
         frames = image_to_frames(image)
         request = AnalysisRequest(facedetection=facedetection, detection_face_order=detection_face_order,
                                   detect_gender=detect_gender, faces_index=faces_index)
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
         reference = reference_selector(face_selector, reference_distance,
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
                                        reference_face_model, request, models)

@@ -50,7 +50,7 @@ class BuildFaceModel:
         if not any(frames for _, frames in photos) and not models_in:
             raise BadInput("Build Face Model got no photos: connect at least one image (or a face model)")
         request = AnalysisRequest(facedetection, detection_face_order, detect_gender, faces_index)
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
         faces, warnings = collect_faces(photos, request, models)
         if not faces and not models_in:
             raise BadInput("Build Face Model found no face to use: " + "; ".join(warnings[:8]))

@@ -51,7 +51,7 @@ class FaceSimilarity:
             if len(requests[-1].indexes) != 1:
                 raise BadInput(f"{name} takes one face index, such as \"0\"; got {text!r}")
         request_a, request_b = requests
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
         if face_model_a is not None:
             reference = face_model_a.embedding
         else:

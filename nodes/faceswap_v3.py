@@ -91,7 +91,7 @@ class FaceswapV3:
         if not sources:
             raise BadInput("source_img is an empty batch")
         targets = image_to_lazy_frames(target_img)
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
         reference = reference_selector(face_selector, reference_distance,
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
                                        reference_face_model, params.target_request, models)

@@ -53,7 +53,7 @@ class RestoreFace:
         if faces is not None and len(faces.analyses) != len(frames):
             raise BadInput(f"faces has {len(faces.analyses)} frames but image has {len(frames)}")
         store = comfy_env.model_store()
-        models = SwapModels(store=store, device=comfy_env.torch_device())
+        models = SwapModels(store=store, device=comfy_env.model_device())
         restorer = models.restorer(face_restore)
         after_frame, on_step = comfy_env.step_progress(len(frames))
         request = AnalysisRequest(facedetection=facedetection)

@@ -61,7 +61,7 @@ class SwapFaces:
         options = SwapOptions(pixel_boost, mask_options({k: mask_values[k] for k in MASK_WIDGET_NAMES
                                                           if k in mask_values}))
         store = comfy_env.model_store()
-        models = SwapModels(store=store, device=comfy_env.torch_device(), swapper_file=swap_model)
+        models = SwapModels(store=store, device=comfy_env.model_device(), swapper_file=swap_model)
         if source_face_model is not None:
             source_indexes = parse_indexes(source_faces_index, "source_faces_index")
             embeddings = face_model_embeddings(source_face_model, source_indexes)

@@ -21,7 +21,7 @@ MAX_PIXELS = 100_000_000
 # rarely used decoders (DDS, BLP, ...) raise what nobody expects.
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP or TIFF"
-_DATA_URL = re.compile(r"^data:image/[\w.+-]+;base64,", re.IGNORECASE)
+DATA_URL = re.compile(r"^data:(image/[\w.+-]+);base64,", re.IGNORECASE)  # an image's data: URL, up to its payload
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -114,7 +114,7 @@ def _one_line(exc: BaseException) -> str:
 def base64_bytes(text: str, what: str = "image") -> bytes:
     """The bytes of base64 text (optionally a data: URL): line breaks, missing padding and the
     URL-safe alphabet are accepted."""
-    payload = _WHITESPACE.sub("", _DATA_URL.sub("", text.strip(), count=1))
+    payload = _WHITESPACE.sub("", DATA_URL.sub("", text.strip(), count=1))
     if "-" in payload or "_" in payload:
         payload = payload.replace("-", "+").replace("_", "/")
     payload += "=" * (-len(payload) % 4)

@@ -35,7 +35,7 @@ class Restorer:
         import torch
         from spandrel import ModelLoader, UnsupportedModelError, canonicalize_state_dict
 
-        from .detectors.common import torch_device
+        from .devices import torch_device
 
         _register_extra_architectures()
         path = Path(path)
