@@ -33,7 +33,7 @@ from synthetic_clip import make_clip  # noqa: E402
 
 from faceswap_v3.pipeline import faceswap, restore, swap  # noqa: E402
 from faceswap_v3.pipeline.detectors import load_detector  # noqa: E402
-from faceswap_v3.pipeline.engine import SwapModels  # noqa: E402
+from faceswap_v3.pipeline.models.swap_models import SwapModels  # noqa: E402
 from faceswap_v3.pipeline.frame_pipeline import LazyFrames  # noqa: E402
 from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.models.store import ModelStore  # noqa: E402

@@ -35,7 +35,7 @@ from faceswap_v3.pipeline.face_masks import FaceMasker, MaskOptions, Occluder, P
 from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.pixel_boost import split_tiles  # noqa: E402
 from faceswap_v3.pipeline.swap import swap_frame  # noqa: E402
-from faceswap_v3.pipeline.swapper import OnnxSwapper  # noqa: E402
+from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper  # noqa: E402
 
 
 def heavy_swapper(path: Path) -> Path:

@@ -26,7 +26,7 @@ from faceswap_v3.pipeline.align import arcface_matrix, warp_crop  # noqa: E402
 from faceswap_v3.pipeline.detectors.scrfd import SCRFDDetector  # noqa: E402
 from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.swap import swap_frame  # noqa: E402
-from faceswap_v3.pipeline.swapper import InSwapper  # noqa: E402
+from faceswap_v3.pipeline.onnx_swapper import InSwapper  # noqa: E402
 
 
 def best_of(repeats: int, fn) -> float:

@@ -45,7 +45,7 @@ def use_comfy_model_management() -> None:
         import comfy.model_management  # noqa: F401 - present only inside ComfyUI
     except ImportError:
         return
-    from ..pipeline.model_cache import use_model_cache
+    from ..pipeline.models.cache import use_model_cache
 
     try:
         from .comfy_models import ComfyModelCache

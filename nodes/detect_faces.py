@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from . import comfy_env
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch, track_analyses
-from ..pipeline.engine import SwapModels
+from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.preview import draw_faces
 from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
 from ..pipeline.tracking import describe_tracks
-from . import comfy_env
 from .face_model_nodes import FACE_MODEL
 from .tensors import frames_to_image, image_to_frames
 from .widgets import (FACE_SELECTOR, FRAMES, ORDER, REFERENCE_DISTANCE, TRACK_FACES, facedetection_widget, gender_widget,

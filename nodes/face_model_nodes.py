@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from ..pipeline.analysis import AnalysisRequest
-from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
+from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.face_model import (FACE_MODELS_FOLDER, FaceModel, build_face_model, collect_faces, face_model_path,
                                    load_face_model, save_face_model)
-from ..pipeline.models.locate import find_file
 from . import comfy_env
+from ..pipeline.models.locate import find_file
 from .tensors import image_to_frames
 from .widgets import COMPUTE_METHOD, ORDER, facedetection_widget, gender_widget, index_widget
 

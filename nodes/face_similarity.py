@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
-from ..pipeline.engine import SwapModels
-from ..pipeline.errors import BadInput
-from ..pipeline.faceswap import source_embeddings
-from ..pipeline.similarity import cosine_similarity
 from . import comfy_env
+from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
+from ..pipeline.errors import BadInput
+from ..pipeline.job import source_embeddings
+from ..pipeline.models.swap_models import SwapModels
+from ..pipeline.similarity import cosine_similarity
 from .face_model_nodes import FACE_MODEL
 from .tensors import image_to_frames
 from .widgets import ORDER, facedetection_widget

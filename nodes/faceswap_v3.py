@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..pipeline.engine import SwapModels
+from . import comfy_env
 from ..pipeline.errors import BadInput
-from ..pipeline.faceswap import run_faceswap
+from ..pipeline.job import run_faceswap
+from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.params import FaceswapParams
 from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
-from . import comfy_env
 from .face_model_nodes import FACE_MODEL
 from .tensors import arrays_to_mask, frames_to_image, image_to_frames, image_to_lazy_frames, mask_to_array
 from .widgets import (BASE64, FACE_SELECTOR, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, LOCAL_IMAGE_FORMAT,

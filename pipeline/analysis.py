@@ -10,7 +10,7 @@ import numpy as np
 from .detectors import load_detector
 from .errors import BadInput
 from .genderage import GenderAgeModel
-from .model_cache import model_cache
+from .models.cache import model_cache
 from .models.registry import GENDERAGE_FILE
 from .models.store import ModelStore
 from .options import DEFAULTS

@@ -16,7 +16,7 @@ from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.engine import SwapModels
+from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline import face_model
 from faceswap_v3.pipeline.face_model import REACTOR_LAYOUT

@@ -8,9 +8,9 @@ import shutil
 
 from support import FACES
 from faceswap_v3.nodes.load_face import LoadFace
-from faceswap_v3.pipeline import model_cache
-from faceswap_v3.pipeline.engine import SwapModels
-from faceswap_v3.pipeline.faceswap import run_faceswap
+from faceswap_v3.pipeline.models import cache as model_cache
+from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams

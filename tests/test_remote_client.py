@@ -337,7 +337,7 @@ def test_key_from_environment_or_key_file(monkeypatch, tmp_path):
 
 def test_results_expire_after_one_hour_with_an_injectable_clock(swap_root):
     """An in-process server on a real loopback socket, with a clock the test moves forward."""
-    from faceswap_v3.pipeline.engine import SwapModels
+    from faceswap_v3.pipeline.models.swap_models import SwapModels
     from faceswap_v3.pipeline.models.store import ModelStore
     from faceswap_v3.pipeline.remote.server import FaceswapServer
 

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..engine import SwapModels
 from ..errors import BadInput, ModelUnavailable
 from ..images import DATA_URL, base64_bytes
+from ..models.swap_models import SwapModels
 from ..params import FaceswapParams
 from ..url_guard import PUBLIC_ONLY, AddressPolicy
 from .assets import AssetStore, checked_asset

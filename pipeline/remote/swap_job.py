@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import SwapModels
-from ..faceswap import run_faceswap
 from ..images import ImageHeader, decode_image, encode_image
+from ..job import run_faceswap
+from ..models.swap_models import SwapModels
 from ..params import FaceswapParams
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}

@@ -9,14 +9,14 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .analysis import Analysis, FaceSet, analyze_image, track_analyses
-from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
 from .face_masks import MaskOptions
 from .face_model import FaceModel, face_model_embeddings
 from .frame_pipeline import RestoreFrames, RestoreQueue, frame_shapes, read_ahead
-from .mask_input import frame_masks
+from .models.swap_models import SwapModels
 from .params import FaceswapParams
+from .paste import frame_masks
 from .pixel_boost import check_boost, parse_pixel_boost
 from .reference import ReferenceSelector
 from .restore import restore_frames
