@@ -12,7 +12,7 @@ from safetensors.numpy import load_file, save_file
 from support import FACES
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.face_model_nodes import BuildFaceModel, LoadFaceModel, SaveFaceModel
-from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
+from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image

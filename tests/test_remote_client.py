@@ -379,7 +379,7 @@ def test_results_expire_after_one_hour_with_an_injectable_clock(swap_root):
 
 
 def test_remote_node_and_local_node_give_the_same_image(start_api_server, swap_root, monkeypatch):
-    from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
+    from faceswap_v3.nodes.all_in_one import FaceswapV3
     from faceswap_v3.nodes.remote_swap import SegmindRemoteSwap
     from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
     from faceswap_v3.pipeline.images import read_image_file

@@ -12,7 +12,7 @@ import pytest
 
 from support import FACES, REPO, named
 from faceswap_v3.nodes.detect_faces import DetectFaces
-from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
+from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
 from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.face import Face

@@ -38,7 +38,7 @@ from .inputs import InputReader, asset_name, refuse_missing_asset
 from .jobs import COMPLETED, FAILED, QUEUED, RESULT_TTL_S, Job, JobTable
 from .limits import Admission, ServerLimits, Ticket
 from .model_names import check_model_names
-from .swap_job import CONTENT_TYPES, EncodedImage, decode_inputs, run_job
+from .worker import CONTENT_TYPES, EncodedImage, decode_inputs, run_job
 
 log = logging.getLogger("faceswap_v3.server")
 MAX_BODY_BYTES = 40 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""One API request's work on the worker: decode the two images, run the engine, encode the result."""
+"""What the server's worker does with one API request: decode the two images, run the engine, encode the result."""
 
 from __future__ import annotations
 
