@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import standins  # noqa: E402
-from support import FACES, MODELS  # noqa: E402
+from shared_files import FACES, MODELS  # noqa: E402
 from swap_speed import best_of  # noqa: E402
 
 from faceswap_v3.pipeline.align import swap_matrix, warp_crop  # noqa: E402

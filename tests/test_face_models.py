@@ -1,5 +1,5 @@
 """Face models: Build / Save / Load Face Model nodes, ReActor's file layout both ways, a face model as the
-source of a swap, and bad files. The recognizer is a content-dependent stand-in (tests/standins.py):
+source of a swap, and bad files. The recognizer is a content-dependent stand-in (tools/standins.py):
 it proves plumbing and file compatibility, never recognition quality."""
 
 from __future__ import annotations
