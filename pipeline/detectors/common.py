@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Protocol
 
@@ -20,20 +21,29 @@ class FaceDetector(Protocol):
 
 
 class TorchDetector:
-    """A torch detector: its checkpoint loaded into net on device. detect(rgb) runs find_faces on a copy whose
-    long side is at most max_side, keeps the boxes NMS keeps and maps the faces back to rgb."""
+    """A torch detector: its checkpoint loaded, on device, into the network its subclass names (built for
+    the variant). detect(rgb) runs the subclass's find_faces on a copy whose long side is at most max_side,
+    keeps the boxes NMS keeps and maps the faces back to rgb."""
 
-    def __init__(self, name: str, net, path: Path, what: str, device: str | None, score_threshold: float,
-                 nms_threshold: float, max_side: int) -> None:
+    network: tuple[str, str, str, str]  # the net's module and class, the name and checkpoint name formats
+    score_threshold: float
+    nms_threshold: float
+
+    def __init__(self, path: Path, variant: str, device: str | None = None, score_threshold: float | None = None,
+                 nms_threshold: float | None = None, max_side: int = 640) -> None:
         import torch
 
-        self.name = name
+        module, net_class, name, checkpoint = self.network
+        net = getattr(import_module(f".{module}", __package__), net_class)(variant)  # imports torch: on first use
+        self.name = name.format(variant)
         self.device = torch_device(device)
         self.runs_on = f"torch:{self.device}"
-        load_state_dict(Path(path), net, what)
+        load_state_dict(Path(path), net, checkpoint.format(variant))
         self.net = net.eval().to(self.device)
         self.torch_module = self.net  # what a host's memory manager may account for
-        self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
+        self.score_threshold = self.score_threshold if score_threshold is None else score_threshold
+        self.nms_threshold = self.nms_threshold if nms_threshold is None else nms_threshold
+        self.max_side = max_side
         self._torch = torch
 
     def detect(self, rgb: np.ndarray) -> list[Face]:

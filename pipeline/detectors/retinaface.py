@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 from itertools import product
 from math import ceil
-from pathlib import Path
 
 import numpy as np
 
@@ -38,14 +37,10 @@ def decode(loc: np.ndarray, landmarks: np.ndarray, priors: np.ndarray) -> tuple[
 
 
 class RetinaFaceDetector(TorchDetector):
-    """RetinaFace with a resnet50 or mobilenet0.25 backbone (see TorchDetector)."""
+    """RetinaFace, variant (backbone) resnet50 or mobilenet0.25 (see TorchDetector)."""
 
-    def __init__(self, path: Path, backbone: str, device: str | None = None, score_threshold: float = 0.8,
-                 nms_threshold: float = 0.4, max_side: int = 640) -> None:
-        from .retinaface_net import RetinaFaceNet
-
-        super().__init__(f"retinaface_{backbone}", RetinaFaceNet(backbone), path, f"RetinaFace {backbone}", device,
-                         score_threshold, nms_threshold, max_side)
+    network = ("retinaface_net", "RetinaFaceNet", "retinaface_{}", "RetinaFace {}")
+    score_threshold, nms_threshold = 0.8, 0.4
 
     def find_faces(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h, w = small.shape[:2]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .common import TorchDetector
@@ -14,12 +12,8 @@ _STRIDE = 32
 class YOLOv5FaceDetector(TorchDetector):
     """YOLOv5-face, variant n or l (see TorchDetector)."""
 
-    def __init__(self, path: Path, variant: str, device: str | None = None, score_threshold: float = 0.7,
-                 nms_threshold: float = 0.5, max_side: int = 640) -> None:
-        from .yolov5face_net import YOLOv5FaceNet
-
-        super().__init__(f"YOLOv5{variant}", YOLOv5FaceNet(variant), path, f"YOLOv5{variant}-face", device,
-                         score_threshold, nms_threshold, max_side)
+    network = ("yolov5face_net", "YOLOv5FaceNet", "YOLOv5{}", "YOLOv5{}-face")
+    score_threshold, nms_threshold = 0.7, 0.5
 
     def find_faces(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h, w = small.shape[:2]
