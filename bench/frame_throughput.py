@@ -7,7 +7,7 @@ MobileNet-0.25 and SCRFD-2.5G detectors.
 
 The clip is bench/synthetic_clip.py's pan and zoom over group_6faces_t1.jpg, JPEG-encoded: decoding
 is the first stage, as when reading a video. The swapper and recognizer are stand-ins with the exact
-interface of inswapper_128 / w600k_r50 (tests/standins.py), so "swap inference" is far cheaper than
+interface of inswapper_128 / w600k_r50 (tools/standins.py), so "swap inference" is far cheaper than
 the real inswapper's; --restore runs a real-size GFPGAN with random weights (seconds per face on a
 CPU). The numbers are speed and overhead, never quality. Stage times are exclusive (a stage's time
 excludes the stages it calls) and, in the pipelined run, summed over both threads ("busy")."""
@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the stand-in model builders live with the tests
+sys.path.insert(0, str(REPO / "tools"))  # the stand-in model builders (tools/standins.py)
 
 import standins  # noqa: E402
 from synthetic_clip import make_clip  # noqa: E402
 
-from faceswap_v3.pipeline import faceswap, restore, swap  # noqa: E402
+from faceswap_v3.pipeline import job, restore, swap  # noqa: E402
 from faceswap_v3.pipeline.detectors import load_detector  # noqa: E402
-from faceswap_v3.pipeline.engine import SwapModels  # noqa: E402
+from faceswap_v3.pipeline.models.swap_models import SwapModels  # noqa: E402
 from faceswap_v3.pipeline.frame_pipeline import LazyFrames  # noqa: E402
 from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.models.store import ModelStore  # noqa: E402
@@ -120,7 +120,7 @@ def instrument(models: SwapModels, params: FaceswapParams, clock: StageClock) ->
         module.paste_crop = clock.wrap("paste", module.paste_crop)
     swap.swap_matrix = clock.wrap("align", swap.swap_matrix)
     restore.ffhq_matrix = clock.wrap("align", restore.ffhq_matrix)
-    faceswap.restore_frames = clock.wrap("restore", faceswap.restore_frames)
+    job.restore_frames = clock.wrap("restore", job.restore_frames)
     if params.face_restore_weight:
         time_torch_module(models.restorer(params.face_restore).descriptor.model, clock, "inference: restore")
 
@@ -162,7 +162,7 @@ def run(encoded: list[bytes], size, source, params, models, clock: StageClock, p
     frames = LazyFrames(len(encoded), (size[1], size[0], 3), clock.wrap("decode", decode))
     clock.totals.clear()
     began = time.perf_counter()
-    result = faceswap.run_faceswap(source, frames, params, models, pipelined=pipelined)
+    result = job.run_faceswap(source, frames, params, models, pipelined=pipelined)
     return result, time.perf_counter() - began, dict(clock.totals)
 
 

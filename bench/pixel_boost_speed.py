@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import standins  # noqa: E402
-from support import FACES, MODELS  # noqa: E402
+from shared_files import FACES, MODELS  # noqa: E402
 from swap_speed import best_of  # noqa: E402
 
 from faceswap_v3.pipeline.align import swap_matrix, warp_crop  # noqa: E402
@@ -35,7 +35,7 @@ from faceswap_v3.pipeline.face_masks import FaceMasker, MaskOptions, Occluder, P
 from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.pixel_boost import split_tiles  # noqa: E402
 from faceswap_v3.pipeline.swap import swap_frame  # noqa: E402
-from faceswap_v3.pipeline.swapper import OnnxSwapper  # noqa: E402
+from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper  # noqa: E402
 
 
 def heavy_swapper(path: Path) -> Path:

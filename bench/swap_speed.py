@@ -17,16 +17,16 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tools"))
 
 import standins  # noqa: E402
-from support import FACES, MODELS  # noqa: E402
+from shared_files import FACES, MODELS  # noqa: E402
 
 from faceswap_v3.pipeline.align import arcface_matrix, warp_crop  # noqa: E402
 from faceswap_v3.pipeline.detectors.scrfd import SCRFDDetector  # noqa: E402
 from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.swap import swap_frame  # noqa: E402
-from faceswap_v3.pipeline.swapper import InSwapper  # noqa: E402
+from faceswap_v3.pipeline.onnx_swapper import InSwapper  # noqa: E402
 
 
 def best_of(repeats: int, fn) -> float:

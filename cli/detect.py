@@ -11,7 +11,7 @@ from PIL import Image
 from ..pipeline.analysis import AnalysisRequest, analyze_image
 from ..pipeline.detectors import detector_choices
 from ..pipeline.errors import BadInput
-from ..pipeline.image_source import load_image
+from ..pipeline.images import load_image
 from ..pipeline.models.store import ModelStore
 from ..pipeline.options import DEFAULTS, FACE_ORDERS, GENDER_FILTERS
 from ..pipeline.preview import draw_faces

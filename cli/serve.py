@@ -8,9 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..pipeline.engine import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
 from ..pipeline.errors import BadInput
 from ..pipeline.models.store import ModelStore
+from ..pipeline.models.swap_models import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
 from .terminal_progress import terminal_progress
 
 ENV_API_KEY = "FACESWAP_V3_API_KEY"

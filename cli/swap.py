@@ -7,12 +7,11 @@ import base64
 import json
 from pathlib import Path
 
-from ..pipeline.engine import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
 from ..pipeline.face_masks import DEFAULT_BLUR, DEFAULT_OCCLUDER, DEFAULT_PARSER, MASK_TYPES, MaskOptions
-from ..pipeline.faceswap import run_faceswap
-from ..pipeline.image_source import load_image
-from ..pipeline.images import encode_image
+from ..pipeline.images import encode_image, load_image
+from ..pipeline.job import run_faceswap
 from ..pipeline.models.store import ModelStore
+from ..pipeline.models.swap_models import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
 from ..pipeline.options import (DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS)
 from ..pipeline.params import FaceswapParams
 from ..pipeline.pixel_boost import BOOST_SIZES, DEFAULT_BOOST

@@ -3,7 +3,7 @@
 from .detect_faces import DetectFaces
 from .face_model_nodes import BuildFaceModel, LoadFaceModel, SaveFaceModel
 from .face_similarity import FaceSimilarity
-from .faceswap_v3 import FaceswapV3
+from .all_in_one import FaceswapV3
 from .load_face import LoadFace
 from .remote_swap import SegmindRemoteSwap
 from .restore_face import RestoreFace

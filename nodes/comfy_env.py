@@ -45,7 +45,7 @@ def use_comfy_model_management() -> None:
         import comfy.model_management  # noqa: F401 - present only inside ComfyUI
     except ImportError:
         return
-    from ..pipeline.model_cache import use_model_cache
+    from ..pipeline.models.cache import use_model_cache
 
     try:
         from .comfy_models import ComfyModelCache
@@ -114,7 +114,8 @@ def step_progress(frames: int):
     return after_frame, on_step
 
 
-def torch_device() -> str | None:
+def model_device() -> str | None:
+    """The device ComfyUI runs models on ("cuda:0", "cpu"), or None outside ComfyUI (pipeline.devices decides)."""
     try:
         import comfy.model_management as mm
     except ImportError:
@@ -227,7 +228,7 @@ def report_run(result) -> str:
 
 def gpu_present() -> bool:
     """Whether a GPU is there to use: ComfyUI's device (not --cpu), else torch's view."""
-    device = torch_device()
+    device = model_device()
     if device is not None:
         return not device.startswith("cpu")
     try:

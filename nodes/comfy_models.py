@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import inspect
+import threading
 import logging
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -56,15 +57,19 @@ class ComfyModelCache:
         self._entries: dict[tuple[str, str, str], tuple[object, ModelPatcher]] = {}
         # Unloaded patchers (now empty) outlive ComfyUI's unload loop, which breaks if one vanishes mid-loop.
         self._unloaded: list[ModelPatcher] = []
+        # A job's read-ahead thread and ComfyUI's execution thread ask at once; ComfyUI's own loading
+        # (load_models_gpu, which may unload and so call _forget) runs outside it.
+        self._lock = threading.RLock()
 
     def get(self, kind: str, path: Path, device: str | None, build: Callable[[], T]) -> T:
         key = (kind, str(path), device or "")
-        self._unloaded.clear()
-        entry = self._entries.get(key)
-        if entry is None:
-            model = build()
-            entry = (model, self._patcher(key, model, Path(path)))
-            self._entries[key] = entry
+        with self._lock:
+            self._unloaded.clear()
+            entry = self._entries.get(key)
+            if entry is None:
+                model = build()
+                entry = (model, self._patcher(key, model, Path(path)))
+                self._entries[key] = entry
         model_management.load_models_gpu([entry[1]], **_FULL_LOAD)
         return entry[0]
 
@@ -82,10 +87,11 @@ class ComfyModelCache:
         return _DropOnUnloadPatcher(weights, device, size, lambda: self._forget(key))
 
     def _forget(self, key: tuple[str, str, str]) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is None:
-            return
-        self._unloaded.append(entry[1])
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is None:
+                return
+            self._unloaded.append(entry[1])
         del entry  # the model's last reference: its memory is freed here, before the trim
         log.info("Faceswap V3: unloaded %s (%s)", key[0], Path(key[1]).name)
         _return_freed_memory_to_system()

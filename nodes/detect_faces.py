@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from . import comfy_env
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch, track_analyses
-from ..pipeline.engine import SwapModels
+from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.preview import draw_faces
 from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
 from ..pipeline.tracking import describe_tracks
-from . import comfy_env
 from .face_model_nodes import FACE_MODEL
 from .tensors import frames_to_image, image_to_frames
 from .widgets import (FACE_SELECTOR, FRAMES, ORDER, REFERENCE_DISTANCE, TRACK_FACES, facedetection_widget, gender_widget,
@@ -57,7 +57,7 @@ class DetectFaces:
         frames = image_to_frames(image)
         request = AnalysisRequest(facedetection=facedetection, detection_face_order=detection_face_order,
                                   detect_gender=detect_gender, faces_index=faces_index)
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
         reference = reference_selector(face_selector, reference_distance,
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
                                        reference_face_model, request, models)

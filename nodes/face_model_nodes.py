@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from ..pipeline.analysis import AnalysisRequest
-from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
+from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.face_model import (FACE_MODELS_FOLDER, FaceModel, build_face_model, collect_faces, face_model_path,
                                    load_face_model, save_face_model)
-from ..pipeline.models.locate import find_file
 from . import comfy_env
+from ..pipeline.models.locate import find_file
 from .tensors import image_to_frames
 from .widgets import COMPUTE_METHOD, ORDER, facedetection_widget, gender_widget, index_widget
 
@@ -50,7 +50,7 @@ class BuildFaceModel:
         if not any(frames for _, frames in photos) and not models_in:
             raise BadInput("Build Face Model got no photos: connect at least one image (or a face model)")
         request = AnalysisRequest(facedetection, detection_face_order, detect_gender, faces_index)
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
         faces, warnings = collect_faces(photos, request, models)
         if not faces and not models_in:
             raise BadInput("Build Face Model found no face to use: " + "; ".join(warnings[:8]))

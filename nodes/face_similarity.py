@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
-from ..pipeline.engine import SwapModels
-from ..pipeline.errors import BadInput
-from ..pipeline.faceswap import source_embeddings
-from ..pipeline.selection import parse_indexes
-from ..pipeline.similarity import cosine_similarity
 from . import comfy_env
+from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
+from ..pipeline.errors import BadInput
+from ..pipeline.job import source_embeddings
+from ..pipeline.models.swap_models import SwapModels
+from ..pipeline.similarity import cosine_similarity
 from .face_model_nodes import FACE_MODEL
 from .tensors import image_to_frames
 from .widgets import ORDER, facedetection_widget
@@ -46,18 +45,19 @@ class FaceSimilarity:
                 image_a=None, face_model_a=None):
         if (image_a is None) == (face_model_a is None):
             raise BadInput("Face Similarity needs image_a or face_model_a (one of them)")
+        requests = []
         for name, text in (("face_index_a", face_index_a), ("face_index_b", face_index_b)):
-            if len(parse_indexes(text, name)) != 1:
+            requests.append(AnalysisRequest(facedetection, detection_face_order, "no", text, name))
+            if len(requests[-1].indexes) != 1:
                 raise BadInput(f"{name} takes one face index, such as \"0\"; got {text!r}")
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
+        request_a, request_b = requests
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
         if face_model_a is not None:
             reference = face_model_a.embedding
         else:
             rgb = image_to_frames(image_a)[0]
-            request_a = AnalysisRequest(facedetection, detection_face_order, "no", face_index_a, "face_index_a")
             face_set = FaceSet(request_a, [rgb], [analyze_image(rgb, request_a, models.store, models.device)])
             reference = next(iter(source_embeddings(face_set, models, "image_a").values()))
-        request_b = AnalysisRequest(facedetection, detection_face_order, "no", face_index_b, "face_index_b")
         recognizer = models.recognizer()
         values = []
         for rgb in image_to_frames(image_b):

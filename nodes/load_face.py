@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..pipeline.image_source import load_image
-from ..pipeline.images import read_image_file
 from . import comfy_env
+from ..pipeline.images import load_image, read_image_file
 from .tensors import frames_to_image
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")

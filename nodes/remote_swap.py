@@ -10,7 +10,7 @@ from ..pipeline.params import FaceswapParams
 from ..pipeline.remote.api_key import choose_key
 from ..pipeline.remote.client import FaceswapClient, RemoteCancelled, RemoteConfig
 from . import comfy_env
-from .faceswap_v3 import api_widgets
+from .all_in_one import api_widgets
 from .tensors import frames_to_image, image_to_frames
 
 DEFAULT_BASE_URL = "https://api.segmind.com"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from . import comfy_env
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch
-from ..pipeline.engine import SwapModels
 from ..pipeline.errors import BadInput
 from ..pipeline.face_model import face_model_embeddings
-from ..pipeline.faceswap import source_embeddings, swap_frames
+from ..pipeline.job import source_embeddings, swap_frames
+from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.selection import parse_indexes
 from ..pipeline.swap import SwapOptions
-from . import comfy_env
 from .detect_faces import FACES
 from .face_model_nodes import FACE_MODEL
 from .tensors import arrays_to_mask, frames_to_image, image_to_frames, mask_to_array
@@ -61,7 +61,7 @@ class SwapFaces:
         options = SwapOptions(pixel_boost, mask_options({k: mask_values[k] for k in MASK_WIDGET_NAMES
                                                           if k in mask_values}))
         store = comfy_env.model_store()
-        models = SwapModels(store=store, device=comfy_env.torch_device(), swapper_file=swap_model)
+        models = SwapModels(store=store, device=comfy_env.model_device(), swapper_file=swap_model)
         if source_face_model is not None:
             source_indexes = parse_indexes(source_faces_index, "source_faces_index")
             embeddings = face_model_embeddings(source_face_model, source_indexes)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from ..pipeline.detectors import detector_choices
-from ..pipeline.engine import DEFAULT_SWAPPER, MASK_FOLDER, SWAPPER_FOLDERS
 from ..pipeline.face_masks import DEFAULT_BLUR, DEFAULT_OCCLUDER, DEFAULT_PARSER, MASK_TYPE_CHOICES, REGION_IDS
-from ..pipeline.pixel_boost import BOOST_SIZES, DEFAULT_BOOST
 from ..pipeline.models.locate import find_file
 from ..pipeline.models.registry import DETECTOR_FILES, MODEL_FILES, OCCLUDER_FILES, PARSER_FILES
 from ..pipeline.models.store import ModelStore
+from ..pipeline.models.swap_models import DEFAULT_SWAPPER, MASK_FOLDER, SWAPPER_FOLDERS
 from ..pipeline.options import API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS, RESTORERS
+from ..pipeline.pixel_boost import BOOST_SIZES, DEFAULT_BOOST
 
 
 def _with_local_files(registered: tuple[str, ...] | list[str], local: list[str]) -> list[str]:

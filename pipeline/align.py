@@ -8,8 +8,6 @@ import numpy as np
 FFHQ_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],
                      [201.26117, 371.41043], [313.08905, 371.15118]], dtype=np.float32)
 
-INTERPOLATION_FLAGS = {"Nearest": 0, "Bilinear": 1, "Bicubic": 2, "Lanczos": 4}  # cv2.INTER_* values
-
 
 def arcface_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
     """The 2x3 matrix insightface's estimate_norm gives for ArcFace (112) and inswapper (128) crops."""
@@ -53,7 +51,8 @@ def ffhq_matrix(landmarks: np.ndarray, size: int = 512) -> np.ndarray:
 
 
 def warp_crop(rgb: np.ndarray, matrix: np.ndarray, size: int, interpolation: int = 1) -> np.ndarray:
-    """Cut the size x size aligned crop out of rgb (pixels outside the image are black)."""
+    """Cut the size x size aligned crop out of rgb (pixels outside the image are black).
+    interpolation: a cv2 flag (options.interpolation_flag turns the API's names into one)."""
     import cv2
 
     return cv2.warpAffine(rgb, matrix, (size, size), flags=interpolation, borderValue=0.0)

@@ -10,21 +10,29 @@ import numpy as np
 from .detectors import load_detector
 from .errors import BadInput
 from .genderage import GenderAgeModel
-from .model_cache import model_cache
+from .models.cache import model_cache
 from .models.registry import GENDERAGE_FILE
 from .models.store import ModelStore
-from .options import DEFAULTS, GENDER_FILTERS, check_choice
+from .options import DEFAULTS
 from .selection import Selection, parse_indexes, select_faces
 from .tracking import FaceTracker, TrackedPick
 
 
 @dataclass
 class AnalysisRequest:
+    """What to look for in an image. indexes: faces_index parsed, once, when the request is made
+    (FaceswapParams passes the tuple it parsed already)."""
+
     facedetection: str = DEFAULTS["facedetection"]
     detection_face_order: str = DEFAULTS["detection_face_order"]
     detect_gender: str = "no"
     faces_index: str = "0"
     index_name: str = "faces_index"
+    indexes: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.indexes is None:
+            self.indexes = tuple(parse_indexes(self.faces_index, self.index_name))
 
 
 @dataclass
@@ -49,8 +57,6 @@ def analyze_image(rgb: np.ndarray, request: AnalysisRequest, store: ModelStore,
 
     with_gender: estimate gender and age even when the filter does not ask for it.
     """
-    check_choice("detect_gender", request.detect_gender, GENDER_FILTERS)
-    indexes = parse_indexes(request.faces_index, request.index_name)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise BadInput(f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
     detector = load_detector(request.facedetection, store, device)
@@ -60,7 +66,7 @@ def analyze_image(rgb: np.ndarray, request: AnalysisRequest, store: ModelStore,
         model = genderage_model(store)
         faces = model.annotate(rgb, faces)
         runs_on.append(f"genderage: {model.runs_on}")
-    selection = select_faces(faces, request.detection_face_order, request.detect_gender, indexes)
+    selection = select_faces(faces, request.detection_face_order, request.detect_gender, list(request.indexes))
     return Analysis(selection=selection, image_size=(rgb.shape[1], rgb.shape[0]), runs_on=runs_on,
                     detected=len(faces))
 

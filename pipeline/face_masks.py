@@ -189,7 +189,7 @@ class Parser:
 
 @dataclass
 class FaceMasker:
-    """The options plus the models they need (loaded by the caller: see engine.SwapModels)."""
+    """The options plus the models they need (loaded by the caller: see models.swap_models.SwapModels)."""
 
     options: MaskOptions = field(default_factory=MaskOptions)
     occluder: Occluder | None = None

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import AnalysisRequest, analyze_image
-from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
+from .models.swap_models import SwapModels
 from .options import check_choice
 from .similarity import normed
 

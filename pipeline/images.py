@@ -1,5 +1,5 @@
 """Decoding user images into RGB uint8 arrays, safely: allowed formats only, EXIF rotation, 16-bit and
-palette modes, bombs, truncation."""
+palette modes, bombs, truncation; load_image: one entry point for a URL, a file path or base64 text."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ MAX_PIXELS = 100_000_000
 # rarely used decoders (DDS, BLP, ...) raise what nobody expects.
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP or TIFF"
-_DATA_URL = re.compile(r"^data:image/[\w.+-]+;base64,", re.IGNORECASE)
+DATA_URL = re.compile(r"^data:(image/[\w.+-]+);base64,", re.IGNORECASE)  # an image's data: URL, up to its payload
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -114,7 +114,7 @@ def _one_line(exc: BaseException) -> str:
 def base64_bytes(text: str, what: str = "image") -> bytes:
     """The bytes of base64 text (optionally a data: URL): line breaks, missing padding and the
     URL-safe alphabet are accepted."""
-    payload = _WHITESPACE.sub("", _DATA_URL.sub("", text.strip(), count=1))
+    payload = _WHITESPACE.sub("", DATA_URL.sub("", text.strip(), count=1))
     if "-" in payload or "_" in payload:
         payload = payload.replace("-", "+").replace("_", "/")
     payload += "=" * (-len(payload) % 4)
@@ -150,3 +150,24 @@ def encode_image(rgb: np.ndarray, image_format: str = "png", quality: int = 95) 
     options = {"quality": int(quality)} if image_format in ("jpeg", "webp") else {}
     Image.fromarray(rgb).save(out, format=pil_format, **options)
     return out.getvalue()
+
+
+def load_image(reference: str, what: str = "image") -> np.ndarray:
+    """Load an RGB uint8 image from an http(s) URL, a file path, or a base64 string (local use: a URL
+    may name any address, this machine's included)."""
+    from .http_fetch import fetch_image  # http_fetch decodes with this module
+
+    text = (reference or "").strip()
+    if not text:
+        raise BadInput(f"{what} is empty: give a URL, a file path or base64 image data")
+    if looks_like_url(text):
+        return fetch_image(text, what)
+    if len(text) < 4096 and Path(text).expanduser().is_file():
+        return read_image_file(Path(text).expanduser(), what)
+    if len(text) < 260 and ("/" in text or "\\" in text or "." in text[-6:]):
+        raise BadInput(f"{what}: no file at {text}")
+    try:
+        data = base64_bytes(text, what)
+    except BadInput:
+        raise BadInput(f"{what} is neither a URL, an existing file, nor valid base64") from None
+    return decode_image(data, what)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from .analysis import AnalysisRequest
 from .errors import BadInput
 from .pixel_boost import DEFAULT_BOOST, parse_pixel_boost
-from .options import (API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS,
-                      RESTORERS, check_choice)
+from .options import (API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, RESTORERS, check_choice,
+                      check_restore_weight, interpolation_flag)
 from .selection import parse_indexes
 
 
@@ -28,30 +29,39 @@ class FaceswapParams:
     pixel_boost: str = DEFAULT_BOOST  # an extension of the API (issue 10); left out of to_mapping at its default
 
     def __post_init__(self) -> None:
+        """Check every parameter, once; what later steps need converted is kept converted: target_indexes,
+        source_indexes, interpolation_flag, target_request, source_request."""
         for name in _TEXT_FIELDS:
             value = getattr(self, name)
             if not isinstance(value, str):
                 raise BadInput(f"{name} must be a string, got {'null' if value is None else type(value).__name__}")
-        parse_indexes(self.input_faces_index, "input_faces_index")
-        parse_indexes(self.source_faces_index, "source_faces_index")
+        self._keep("target_indexes", tuple(parse_indexes(self.input_faces_index, "input_faces_index")))
+        self._keep("source_indexes", tuple(parse_indexes(self.source_faces_index, "source_faces_index")))
         check_choice("detection_face_order", self.detection_face_order, FACE_ORDERS)
         check_choice("detect_gender_input", self.detect_gender_input, GENDER_FILTERS)
         check_choice("detect_gender_source", self.detect_gender_source, GENDER_FILTERS)
-        check_choice("interpolation", self.interpolation, INTERPOLATIONS)
+        self._keep("interpolation_flag", interpolation_flag(self.interpolation))
         check_choice("image_format", self.image_format, IMAGE_FORMATS)
         if self.facedetection not in API_DETECTORS and not self._is_extra_detector(self.facedetection):
             check_choice("facedetection", self.facedetection, API_DETECTORS)
         if not self.face_restore.lower().endswith((".pth", ".safetensors")):
             check_choice("face_restore", self.face_restore, RESTORERS)
-        weight = self.face_restore_weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-            raise BadInput(f"face_restore_weight must be a number from 0 to 1, got {weight!r}")
+        check_restore_weight(self.face_restore_weight)
         quality = self.image_quality
         if isinstance(quality, bool) or not isinstance(quality, int) or not 10 <= quality <= 100:
             raise BadInput(f"image_quality must be a whole number from 10 to 100, got {quality!r}")
         if not isinstance(self.base64, bool):
             raise BadInput(f"base64 must be true or false, got {self.base64!r}")
         parse_pixel_boost(self.pixel_boost)
+        self._keep("target_request", AnalysisRequest(self.facedetection, self.detection_face_order,
+                                                     self.detect_gender_input, self.input_faces_index,
+                                                     "input_faces_index", self.target_indexes))
+        self._keep("source_request", AnalysisRequest(self.facedetection, self.detection_face_order,
+                                                     self.detect_gender_source, self.source_faces_index,
+                                                     "source_faces_index", self.source_indexes))
+
+    def _keep(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)  # a derived value, not a field: frozen, left out of to_mapping
 
     @staticmethod
     def _is_extra_detector(name: str) -> bool:

@@ -9,10 +9,10 @@ from typing import Sequence
 import numpy as np
 
 from .analysis import Analysis, AnalysisRequest, analyze_image
-from .engine import SwapModels
 from .errors import BadInput
 from .face import Face
 from .face_model import FaceModel
+from .models.swap_models import SwapModels
 from .options import check_choice
 from .selection import Selection, require_all
 

@@ -8,10 +8,10 @@ from typing import Callable
 
 import numpy as np
 
-from .align import INTERPOLATION_FLAGS, ffhq_matrix, warp_crop
-from .errors import BadInput, ModelUnavailable
+from .align import ffhq_matrix, warp_crop
+from .errors import ModelUnavailable
 from .face import Face
-from .options import INTERPOLATIONS, check_choice
+from .options import check_restore_weight, interpolation_flag
 from .paste import paste_crop
 
 RESTORE_SIZE = 512
@@ -35,7 +35,7 @@ class Restorer:
         import torch
         from spandrel import ModelLoader, UnsupportedModelError, canonicalize_state_dict
 
-        from .detectors.common import torch_device
+        from .devices import torch_device
 
         _register_extra_architectures()
         path = Path(path)
@@ -110,14 +110,12 @@ def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_ba
     unrestored). A frame with nothing to restore comes back as it is; the others are copies, unless
     in_place. masks: per frame, (keep, coverage) for paste_crop. on_face(k): after each face of frame k
     is pasted back (progress; it may raise to cancel)."""
-    check_choice("interpolation", interpolation, INTERPOLATIONS)
-    if not 0.0 <= weight <= 1.0:
-        raise BadInput(f"face_restore_weight must be between 0 and 1, got {weight}")
+    flag = interpolation_flag(interpolation)
+    check_restore_weight(weight)
     outs = [frame if in_place or not frame_faces or weight == 0 else frame.copy()
             for frame, frame_faces in zip(frames, faces)]
     if weight == 0:
         return outs
-    flag = INTERPOLATION_FLAGS[interpolation]
     jobs = [(k, ffhq_matrix(face.landmarks, RESTORE_SIZE)) for k, frame_faces in enumerate(faces) for face in frame_faces]
     crops = np.stack([warp_crop(outs[k], matrix, RESTORE_SIZE, flag) for k, matrix in jobs]) if jobs else None
     for start in range(0, len(jobs), batch_faces):

@@ -9,9 +9,9 @@ import numpy as np
 from .align import swap_matrix, warp_crop
 from .face import Face
 from .face_masks import FaceMasker, MaskOptions
+from .onnx_swapper import OnnxSwapper
 from .paste import paste_crop
 from .pixel_boost import DEFAULT_BOOST, check_boost, merge_tiles, parse_pixel_boost, split_tiles
-from .swapper import OnnxSwapper
 
 
 @dataclass(frozen=True)

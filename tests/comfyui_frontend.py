@@ -166,11 +166,11 @@ class Frontend:
 
 
 def build_examples(frontend: Frontend) -> dict[str, tuple[dict, dict]]:
-    """{name: (canvas workflow, API prompt)} for every example of cli/example_workflows.py, as the
+    """{name: (canvas workflow, API prompt)} for every example of tools/example_workflows.py, as the
     real frontend builds, saves and converts them."""
     import uuid
 
-    from faceswap_v3.cli.example_workflows import EXAMPLES
+    from example_workflows import EXAMPLES
 
     built = {}
     for name, describe in EXAMPLES.items():

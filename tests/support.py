@@ -1,26 +1,11 @@
-"""Paths of the real photos and models in ../shared, and the photo manifest."""
+"""What the tests share: the paths of the real photos and models (tools/shared_files.py), PSNR, node
+outputs by name, and a scripted loopback HTTP handler."""
 
 from __future__ import annotations
 
-import csv
-import os
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FACESWAP_V3_SHARED", REPO.parent / "shared")).resolve()
-FACES = SHARED / "fixtures" / "faces"
-MODELS = SHARED / "models"
-
-
-def manifest() -> list[dict]:
-    with open(SHARED / "fixtures" / "MANIFEST.tsv", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
-def face_range(row: dict) -> tuple[int, int]:
-    low, _, high = row["faces_min-max"].partition("-")
-    return int(low), int(high or low)
+from shared_files import FACES, MODELS, REPO, SHARED, face_range, manifest  # noqa: F401 (tests import them from here)
 
 
 def psnr(a, b) -> float:

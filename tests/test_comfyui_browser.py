@@ -18,7 +18,7 @@ import pytest
 import comfyui_harness as harness
 from comfyui_frontend import Frontend, build_examples, point_at_test_inputs, run_in_frontend
 from support import FACES, REPO
-from faceswap_v3.cli.example_workflows import EXAMPLES, NO_PHOTO
+from example_workflows import EXAMPLES, NO_PHOTO
 from faceswap_v3.pipeline.images import read_image_file
 
 WORKFLOWS = REPO / "workflows"

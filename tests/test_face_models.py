@@ -1,5 +1,5 @@
 """Face models: Build / Save / Load Face Model nodes, ReActor's file layout both ways, a face model as the
-source of a swap, and bad files. The recognizer is a content-dependent stand-in (tests/standins.py):
+source of a swap, and bad files. The recognizer is a content-dependent stand-in (tools/standins.py):
 it proves plumbing and file compatibility, never recognition quality."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from safetensors.numpy import load_file, save_file
 from support import FACES
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.face_model_nodes import BuildFaceModel, LoadFaceModel, SaveFaceModel
-from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
+from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.engine import SwapModels
+from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline import face_model
 from faceswap_v3.pipeline.face_model import REACTOR_LAYOUT

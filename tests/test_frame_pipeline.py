@@ -13,8 +13,8 @@ import pytest
 from support import FACES, REPO
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
 from faceswap_v3.pipeline.detectors import load_detector
-from faceswap_v3.pipeline.engine import SwapModels
-from faceswap_v3.pipeline.faceswap import run_faceswap, source_embeddings, swap_frames
+from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.job import run_faceswap, source_embeddings, swap_frames
 from faceswap_v3.pipeline.analysis import FaceSet
 from faceswap_v3.pipeline.frame_pipeline import LazyFrames, RestoreQueue, read_ahead
 from faceswap_v3.pipeline.images import read_image_file

@@ -14,8 +14,7 @@ from PIL import Image
 from support import FACES
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_batch
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.image_source import load_image
-from faceswap_v3.pipeline.images import decode_image
+from faceswap_v3.pipeline.images import decode_image, load_image
 
 
 def png_header(width: int, height: int) -> bytes:

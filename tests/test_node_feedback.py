@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import shutil
+import threading
+from pathlib import Path
 
 from support import FACES
 from faceswap_v3.nodes.load_face import LoadFace
-from faceswap_v3.pipeline import model_cache
-from faceswap_v3.pipeline.engine import SwapModels
-from faceswap_v3.pipeline.faceswap import run_faceswap
+from faceswap_v3.pipeline.models import cache as model_cache
+from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
@@ -70,3 +72,29 @@ def test_every_model_of_a_swap_goes_through_the_installed_model_cache(restorer_r
                      "restorer": "GFPGANv1.4.pth", "swapper": "inswapper_128.onnx"}
     assert len(cache._models) == 5  # each built once, however often it was asked for
     assert "GFPGANv1.4.pth: torch:cpu" in result.runs_on and result.faces_swapped == [1]
+
+
+def test_threads_asking_for_the_same_model_at_once_get_one_build():
+    """The job's read-ahead thread and the swapping thread (or the server's worker) share the cache."""
+    cache = model_cache.ProcessModelCache()
+    building, release = threading.Event(), threading.Event()
+    builds = []
+
+    def build():
+        builds.append(threading.current_thread().name)
+        building.set()
+        assert release.wait(10)
+        return object()
+
+    got = []
+    first = threading.Thread(target=lambda: got.append(cache.get("swapper", Path("a.onnx"), None, build)))
+    first.start()
+    assert building.wait(10)  # the first build is under way: a second caller must wait for it
+    second = threading.Thread(target=lambda: got.append(cache.get("swapper", Path("a.onnx"), None, build)))
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # waiting on the build, not building again
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert len(builds) == 1 and len(got) == 2 and got[0] is got[1]

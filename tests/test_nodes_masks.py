@@ -9,7 +9,7 @@ import torch
 
 from support import FACES, named
 from faceswap_v3.nodes.detect_faces import DetectFaces
-from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
+from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.restore_face import RestoreFace
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames

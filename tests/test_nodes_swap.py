@@ -8,13 +8,13 @@ import torch
 
 from support import FACES, named
 from faceswap_v3.nodes.detect_faces import DetectFaces
-from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
+from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.remote_swap import SegmindRemoteSwap
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
-from faceswap_v3.pipeline.engine import SwapModels
+from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.faceswap import run_faceswap
+from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams

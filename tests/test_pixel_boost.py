@@ -10,10 +10,10 @@ import pytest
 import standins
 from support import FACES, psnr
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.engine import SwapModels
+from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline.face_masks import FaceMasker, MaskOptions, box_mask
-from faceswap_v3.pipeline.faceswap import run_faceswap
+from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams

@@ -337,7 +337,7 @@ def test_key_from_environment_or_key_file(monkeypatch, tmp_path):
 
 def test_results_expire_after_one_hour_with_an_injectable_clock(swap_root):
     """An in-process server on a real loopback socket, with a clock the test moves forward."""
-    from faceswap_v3.pipeline.engine import SwapModels
+    from faceswap_v3.pipeline.models.swap_models import SwapModels
     from faceswap_v3.pipeline.models.store import ModelStore
     from faceswap_v3.pipeline.remote.server import FaceswapServer
 
@@ -379,7 +379,7 @@ def test_results_expire_after_one_hour_with_an_injectable_clock(swap_root):
 
 
 def test_remote_node_and_local_node_give_the_same_image(start_api_server, swap_root, monkeypatch):
-    from faceswap_v3.nodes.faceswap_v3 import FaceswapV3
+    from faceswap_v3.nodes.all_in_one import FaceswapV3
     from faceswap_v3.nodes.remote_swap import SegmindRemoteSwap
     from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
     from faceswap_v3.pipeline.images import read_image_file

@@ -13,9 +13,9 @@ from faceswap_v3.nodes.restore_face import RestoreFace
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
 from faceswap_v3.pipeline.align import ffhq_matrix
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.engine import SwapModels
+from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput, ModelUnavailable
-from faceswap_v3.pipeline.faceswap import run_faceswap
+from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.options import INTERPOLATIONS

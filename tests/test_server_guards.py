@@ -14,7 +14,7 @@ import pytest
 
 from server_harness import b64, image_host, png_bytes, running, stand_in_engine
 from support import FACES
-from faceswap_v3.pipeline.engine import SwapModels
+from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput, ModelUnavailable
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.remote.limits import ServerLimits

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,8 +15,12 @@ from PIL import Image
 from segmind import InferenceFailed, InferenceTimeout, SegmindClient
 from segmind.exceptions import SegmindError
 
+from server_harness import running, stand_in_engine
 from support import FACES
 from faceswap_v3.pipeline.images import decode_image, read_image_file
+from faceswap_v3.pipeline.models.store import ModelStore
+from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.remote.server import FaceswapServer
 
 KEY = "test-key-7f3a"
 
@@ -94,13 +99,26 @@ def test_a_job_that_fails_raises_inference_failed_and_is_served_as_422(client):
     assert raw.status_code == 422 and raw.json()["status"] == "FAILED"
 
 
-def test_deadline_shorter_than_the_job_raises_inference_timeout(client):
-    # restoration with a real-size (random-weight) GFPGAN takes seconds on this CPU
-    job = client.submit_async("faceswap-v3", **payload(face_restore="GFPGANv1.4.pth", face_restore_weight=0.75))
-    with pytest.raises(InferenceTimeout) as info:
-        job.wait(timeout=0.3, interval=0.1)
-    assert info.value.request_id == job.request_id
-    assert job.wait(timeout=120, interval=0.5)["status"] == "COMPLETED"
+def test_deadline_shorter_than_the_job_raises_inference_timeout(restorer_root):
+    # An in-process server whose worker is held until the client's deadline has passed: however fast
+    # the machine, the job cannot finish inside the 0.3 s.
+    release = threading.Event()
+
+    def held_engine(job):
+        assert release.wait(60)
+        return stand_in_engine(job)
+
+    models = SwapModels(store=ModelStore(models_root=restorer_root, allow_download=False))
+    with running(FaceswapServer(models=models, api_key=KEY, engine=held_engine)) as base:
+        client = SegmindClient(api_key=KEY, base_url=f"{base}/v1")
+        try:
+            job = client.submit_async("faceswap-v3", **payload(face_restore="GFPGANv1.4.pth", face_restore_weight=0.75))
+            with pytest.raises(InferenceTimeout) as info:
+                job.wait(timeout=0.3, interval=0.1)
+        finally:
+            release.set()
+        assert info.value.request_id == job.request_id
+        assert job.wait(timeout=120, interval=0.5)["status"] == "COMPLETED"
 
 
 @pytest.mark.parametrize("changes, reason", [

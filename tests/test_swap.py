@@ -10,15 +10,15 @@ import pytest
 from support import FACES, psnr
 from faceswap_v3.pipeline.align import arcface_matrix, warp_crop
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.engine import SwapModels
+from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput, ModelUnavailable
-from faceswap_v3.pipeline.faceswap import run_faceswap
+from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.paste import _support, crop_region, feather_mask
 from faceswap_v3.pipeline.params import FaceswapParams
 from faceswap_v3.pipeline.swap import swap_frame
-from faceswap_v3.pipeline.swapper import InSwapper
+from faceswap_v3.pipeline.onnx_swapper import InSwapper
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 

@@ -11,8 +11,8 @@ import json
 import pytest
 
 from support import REPO
-from faceswap_v3.cli.example_workflows import EXAMPLES, NO_PHOTO
-from faceswap_v3.cli.workflow_format import check_prompt
+from example_workflows import EXAMPLES, NO_PHOTO
+from workflow_format import check_prompt
 from faceswap_v3.nodes import NODE_CLASS_MAPPINGS
 
 WORKFLOWS = REPO / "workflows"

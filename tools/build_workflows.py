@@ -2,7 +2,7 @@
 
 Developer tool, not part of the installed package. It starts ComfyUI (COMFYUI_DIR, run by
 COMFYUI_PYTHON) with this pack, opens its web page in headless Chromium and, for each description in
-cli/example_workflows.py, creates the nodes with the page's own LiteGraph API, sets widgets by name,
+tools/example_workflows.py, creates the nodes with the page's own LiteGraph API, sets widgets by name,
 links outputs to inputs by name and fits the view to the whole graph. What the frontend then saves
 is written as workflows/NAME.json and its own graph-to-prompt conversion as workflows/api/NAME.json.
 Each template is then run with test photos and stand-in models, and its first saved image becomes

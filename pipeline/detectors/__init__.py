@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import BadInput, ModelUnavailable
-from ..model_cache import model_cache
+from ..models.cache import model_cache
 from ..models.locate import find_file
 from ..models.registry import DETECTOR_FILES
 from ..models.store import ModelStore

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from ..devices import torch_device
 from ..errors import ModelUnavailable
 from ..face import Face
 
@@ -16,6 +18,49 @@ class FaceDetector(Protocol):
     runs_on: str
 
     def detect(self, rgb: np.ndarray) -> list[Face]: ...
+
+
+class TorchDetector:
+    """A torch detector: its checkpoint loaded, on device, into the network its subclass names (built for
+    the variant). detect(rgb) runs the subclass's find_faces on a copy whose long side is at most max_side,
+    keeps the boxes NMS keeps and maps the faces back to rgb."""
+
+    network: tuple[str, str, str, str]  # the net's module and class, the name and checkpoint name formats
+    score_threshold: float
+    nms_threshold: float
+
+    def __init__(self, path: Path, variant: str, device: str | None = None, score_threshold: float | None = None,
+                 nms_threshold: float | None = None, max_side: int = 640) -> None:
+        import torch
+
+        module, net_class, name, checkpoint = self.network
+        net = getattr(import_module(f".{module}", __package__), net_class)(variant)  # imports torch: on first use
+        self.name = name.format(variant)
+        self.device = torch_device(device)
+        self.runs_on = f"torch:{self.device}"
+        load_state_dict(Path(path), net, checkpoint.format(variant))
+        self.net = net.eval().to(self.device)
+        self.torch_module = self.net  # what a host's memory manager may account for
+        self.score_threshold = self.score_threshold if score_threshold is None else score_threshold
+        self.nms_threshold = self.nms_threshold if nms_threshold is None else nms_threshold
+        self.max_side = max_side
+        self._torch = torch
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        small, scale = bounded_copy(rgb, self.max_side)
+        boxes, scores, landmarks = self.find_faces(small)
+        order = nms(boxes, scores, self.nms_threshold)
+        return faces_from_arrays(boxes[order], scores[order], landmarks[order], scale, rgb.shape)
+
+    def find_faces(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes xyxy, scores, 5 landmarks as 10 values) above the score threshold, in small's pixels."""
+        raise NotImplementedError
+
+    def run_net(self, chw: np.ndarray):
+        """The network's outputs for one (3, H, W) float32 image."""
+        x = self._torch.from_numpy(np.ascontiguousarray(chw))[None].to(self.device)
+        with self._torch.inference_mode():
+            return self.net(x)
 
 
 def bounded_copy(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -80,11 +125,3 @@ def load_state_dict(path: Path, net, what: str) -> None:
         )
         raise ModelUnavailable(f"{path} is not a {what} checkpoint ({detail})")
     net.load_state_dict(state, strict=True)
-
-
-def torch_device(device: str | None = None):
-    import torch
-
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

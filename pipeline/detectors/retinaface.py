@@ -5,12 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from itertools import product
 from math import ceil
-from pathlib import Path
 
 import numpy as np
 
-from ..face import Face
-from .common import bounded_copy, faces_from_arrays, load_state_dict, nms, torch_device
+from .common import TorchDetector
 
 _MIN_SIZES = ((16, 32), (64, 128), (256, 512))
 _STEPS = (8, 16, 32)
@@ -38,36 +36,18 @@ def decode(loc: np.ndarray, landmarks: np.ndarray, priors: np.ndarray) -> tuple[
     return boxes, marks.reshape(-1, 10)
 
 
-class RetinaFaceDetector:
-    """detect(rgb) -> faces, on a copy whose long side is at most max_side, mapped back."""
+class RetinaFaceDetector(TorchDetector):
+    """RetinaFace, variant (backbone) resnet50 or mobilenet0.25 (see TorchDetector)."""
 
-    def __init__(self, path: Path, backbone: str, device: str | None = None, score_threshold: float = 0.8,
-                 nms_threshold: float = 0.4, max_side: int = 640) -> None:
-        import torch
+    network = ("retinaface_net", "RetinaFaceNet", "retinaface_{}", "RetinaFace {}")
+    score_threshold, nms_threshold = 0.8, 0.4
 
-        from .retinaface_net import RetinaFaceNet
-
-        self.name = f"retinaface_{backbone}"
-        self.device = torch_device(device)
-        self.runs_on = f"torch:{self.device}"
-        net = RetinaFaceNet(backbone)
-        load_state_dict(Path(path), net, f"RetinaFace {backbone}")
-        self.net = net.eval().to(self.device)
-        self.torch_module = self.net  # what a host's memory manager may account for
-        self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
-        self._torch = torch
-
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        small, scale = bounded_copy(rgb, self.max_side)
+    def find_faces(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h, w = small.shape[:2]
         bgr = small[:, :, ::-1].astype(np.float32) - _BGR_MEAN
-        x = self._torch.from_numpy(np.ascontiguousarray(bgr.transpose(2, 0, 1)))[None].to(self.device)
-        with self._torch.inference_mode():
-            loc, conf, marks = (t[0].float().cpu().numpy() for t in self.net(x))
+        loc, conf, marks = (t[0].float().cpu().numpy() for t in self.run_net(bgr.transpose(2, 0, 1)))
         scores = conf[:, 1]
         keep = scores > self.score_threshold
         boxes, landmarks = decode(loc[keep], marks[keep], prior_boxes(h, w)[keep])
         size = np.array([w, h] * 2, dtype=np.float32)
-        boxes, landmarks, scores = boxes * size, landmarks * np.tile([w, h], 5).astype(np.float32), scores[keep]
-        order = nms(boxes, scores, self.nms_threshold)
-        return faces_from_arrays(boxes[order], scores[order], landmarks[order], scale, rgb.shape)
+        return boxes * size, scores[keep], landmarks * np.tile([w, h], 5).astype(np.float32)

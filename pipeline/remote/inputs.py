@@ -14,7 +14,7 @@ from ..http_fetch import fetch_bytes_async
 from ..images import base64_bytes, looks_like_url, probe_image
 from ..url_guard import AddressPolicy, parse_url, shown_url
 from .limits import ServerLimits
-from .swap_job import EncodedImage
+from .worker import EncodedImage
 
 _ASSET_PATH = re.compile(r"^/assets/([0-9a-f]{32}\.(?:png|jpg|webp))$")
 

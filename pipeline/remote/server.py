@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..engine import SwapModels
 from ..errors import BadInput, ModelUnavailable
-from ..images import base64_bytes
+from ..images import DATA_URL, base64_bytes
+from ..models.swap_models import SwapModels
 from ..params import FaceswapParams
 from ..url_guard import PUBLIC_ONLY, AddressPolicy
 from .assets import AssetStore, checked_asset
@@ -38,7 +38,7 @@ from .inputs import InputReader, asset_name, refuse_missing_asset
 from .jobs import COMPLETED, FAILED, QUEUED, RESULT_TTL_S, Job, JobTable
 from .limits import Admission, ServerLimits, Ticket
 from .model_names import check_model_names
-from .swap_job import CONTENT_TYPES, EncodedImage, decode_inputs, run_job
+from .worker import CONTENT_TYPES, EncodedImage, decode_inputs, run_job
 
 log = logging.getLogger("faceswap_v3.server")
 MAX_BODY_BYTES = 40 * 1024 * 1024
@@ -46,7 +46,6 @@ SWEEP_INTERVAL_S = 60.0
 MAX_UPLOADS_PER_REQUEST = 8
 INTERNAL_ERROR = "internal error; see the server log"
 MISSING_MODEL = "a model file this request needs is missing on this server; ask its operator to install it"
-_DATA_URL = re.compile(r"^data:(image/[\w.+-]+);base64,(.*)$", re.DOTALL)
 _SERVER_PATH = re.compile(r"(?<![\w:/.])/(?!/)[^\s'\",)]+")
 
 
@@ -301,10 +300,10 @@ class FaceswapServer:
         loop = asyncio.get_running_loop()
         checked = []
         for data_url in urls:
-            match = _DATA_URL.match(data_url) if isinstance(data_url, str) else None
+            match = DATA_URL.match(data_url) if isinstance(data_url, str) else None
             if match is None:
                 raise BadInput("each data_urls entry must look like data:image/png;base64,...")
-            data = await loop.run_in_executor(self.loader, _base64_data, match.group(2))
+            data = await loop.run_in_executor(self.loader, _base64_data, data_url[match.end():])
             checked.append((data, *await loop.run_in_executor(self.loader, checked_asset, data)))
         base = self.address.base_url(request)
         names = [await asyncio.to_thread(self.assets.add, *entry) for entry in checked]

@@ -3,6 +3,7 @@ application (ComfyUI, through nodes/comfy_models.py) can install its own cache t
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Callable, Protocol, TypeVar
 
@@ -12,7 +13,8 @@ T = TypeVar("T")
 class ModelCache(Protocol):
     def get(self, kind: str, path: Path, device: str | None, build: Callable[[], T]) -> T:
         """The model of this kind built from path for device, building it with build() when missing.
-        Called each time a model is about to be used."""
+        Called each time a model is about to be used, from any thread (the server's worker, a job's
+        read-ahead thread, ComfyUI's): an implementation builds each model once however many ask."""
         ...
 
 
@@ -21,12 +23,14 @@ class ProcessModelCache:
 
     def __init__(self) -> None:
         self._models: dict[tuple[str, str, str], object] = {}
+        self._lock = threading.RLock()  # held while a model builds: a second caller waits for it, not rebuilds
 
     def get(self, kind: str, path: Path, device: str | None, build: Callable[[], T]) -> T:
         key = (kind, str(path), device or "")
-        if key not in self._models:
-            self._models[key] = build()
-        return self._models[key]
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = build()
+            return self._models[key]
 
 
 _active: ModelCache = ProcessModelCache()

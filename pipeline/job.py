@@ -8,19 +8,19 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .analysis import Analysis, AnalysisRequest, FaceSet, analyze_image, track_analyses
-from .engine import SwapModels
+from .analysis import Analysis, FaceSet, analyze_image, track_analyses
 from .errors import BadInput
 from .face import Face
 from .face_masks import MaskOptions
 from .face_model import FaceModel, face_model_embeddings
 from .frame_pipeline import RestoreFrames, RestoreQueue, frame_shapes, read_ahead
-from .mask_input import frame_masks
+from .models.swap_models import SwapModels
 from .params import FaceswapParams
+from .paste import frame_masks
 from .pixel_boost import check_boost, parse_pixel_boost
 from .reference import ReferenceSelector
 from .restore import restore_frames
-from .selection import pair_indexes, parse_indexes, require_all
+from .selection import pair_indexes, require_all
 from .similarity import cosine_similarity, frame_similarity
 from .swap import SwapOptions, swap_face
 from .tracking import describe_tracks
@@ -172,12 +172,9 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
     if len(sizes) > 1:
         raise BadInput(f"the target frames differ in size ({', '.join(f'{s[1]}x{s[0]}' for s in sorted(sizes))}); "
                        "resize them to one size first")
-    source_request = AnalysisRequest(params.facedetection, params.detection_face_order, params.detect_gender_source,
-                                     params.source_faces_index, "source_faces_index")
-    target_request = AnalysisRequest(params.facedetection, params.detection_face_order, params.detect_gender_input,
-                                     params.input_faces_index, "input_faces_index")
-    source_indexes = parse_indexes(params.source_faces_index, "source_faces_index")
-    pair_indexes(source_indexes, parse_indexes(params.input_faces_index, "input_faces_index"))
+    source_request, target_request = params.source_request, params.target_request
+    source_indexes = list(params.source_indexes)
+    pair_indexes(source_indexes, list(params.target_indexes))
     if source_model is not None:
         embeddings = face_model_embeddings(source_model, source_indexes)
     else:
@@ -187,7 +184,7 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
     batch_faces = models.restorer(params.face_restore).batch_size if pipelined and params.face_restore_weight else 1
     restore = make_restore(models, params, batch_faces=batch_faces)
     analyses = (analyze_image(frame, target_request, models.store, models.device) for frame in target_frames)
-    target_indexes = parse_indexes(params.input_faces_index, "input_faces_index")
+    target_indexes = list(params.target_indexes)
     if reference is not None:
         analyses = (reference.apply(frame, a, models) for frame, a in zip(target_frames, analyses))
         target_indexes = reference.labels

@@ -1,4 +1,4 @@
-"""One API request's work on the worker: decode the two images, run the engine, encode the result."""
+"""What the server's worker does with one API request: decode the two images, run the engine, encode the result."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import SwapModels
-from ..faceswap import run_faceswap
 from ..images import ImageHeader, decode_image, encode_image
+from ..job import run_faceswap
+from ..models.swap_models import SwapModels
 from ..params import FaceswapParams
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}

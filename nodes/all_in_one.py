@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from ..pipeline.analysis import AnalysisRequest
-from ..pipeline.engine import SwapModels
+from . import comfy_env
 from ..pipeline.errors import BadInput
-from ..pipeline.faceswap import run_faceswap
+from ..pipeline.job import run_faceswap
+from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.params import FaceswapParams
 from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
-from . import comfy_env
 from .face_model_nodes import FACE_MODEL
 from .tensors import arrays_to_mask, frames_to_image, image_to_frames, image_to_lazy_frames, mask_to_array
 from .widgets import (BASE64, FACE_SELECTOR, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, LOCAL_IMAGE_FORMAT,
@@ -92,12 +91,10 @@ class FaceswapV3:
         if not sources:
             raise BadInput("source_img is an empty batch")
         targets = image_to_lazy_frames(target_img)
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.torch_device())
-        reference_request = AnalysisRequest(params.facedetection, params.detection_face_order,
-                                            params.detect_gender_input, params.input_faces_index, "input_faces_index")
+        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
         reference = reference_selector(face_selector, reference_distance,
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
-                                       reference_face_model, reference_request, models)
+                                       reference_face_model, params.target_request, models)
         after_frame, on_step = comfy_env.step_progress(len(targets))
         result = run_faceswap(sources[0], targets, params, models, after_frame, on_step,
                               source_model=source_face_model, reference=reference, masks=masks,

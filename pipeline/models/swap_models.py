@@ -1,19 +1,19 @@
-"""Loading and caching the swap models, resolved through a ModelStore."""
+"""SwapModels: the swap models a job needs, resolved through a ModelStore and kept by the model cache."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ModelUnavailable
-from .face_masks import FaceMasker, MaskOptions, Occluder, Parser
-from .models.locate import find_file
-from .models.registry import MODEL_FILES
-from .model_cache import model_cache
-from .models.store import ModelStore
-from .recognition import Recognizer
-from .restore import Restorer
-from .swapper import OnnxSwapper
+from ..errors import ModelUnavailable
+from ..face_masks import FaceMasker, MaskOptions, Occluder, Parser
+from ..onnx_swapper import OnnxSwapper
+from ..recognition import Recognizer
+from ..restore import Restorer
+from .cache import model_cache
+from .locate import find_file
+from .registry import MODEL_FILES
+from .store import ModelStore
 
 DEFAULT_SWAPPER = "inswapper_128.onnx"
 SWAPPER_FOLDERS = ("insightface", "reswapper", "hyperswap")  # ReActor's folders, so its users' files are found
