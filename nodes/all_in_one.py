@@ -47,7 +47,8 @@ class FaceswapV3:
     RETURN_TYPES = SWAP_RETURN_TYPES
     RETURN_NAMES = SWAP_RETURN_NAMES
     OUTPUT_IS_LIST = SWAP_OUTPUT_IS_LIST
-    OUTPUT_TOOLTIPS = swap_output_tooltips("The target with the chosen faces swapped and restored (never re-encoded: lossless).")
+    OUTPUT_TOOLTIPS = swap_output_tooltips(
+        "The target with the chosen faces swapped and restored (never re-encoded: lossless).")
     FUNCTION = "swap"
 
     @classmethod

@@ -24,7 +24,8 @@ class SwapFaces:
     RETURN_TYPES = SWAP_RETURN_TYPES
     RETURN_NAMES = SWAP_RETURN_NAMES
     OUTPUT_IS_LIST = SWAP_OUTPUT_IS_LIST
-    OUTPUT_TOOLTIPS = swap_output_tooltips("The target frames with the faces swapped; frames without the faces pass through.")
+    OUTPUT_TOOLTIPS = swap_output_tooltips(
+        "The target frames with the faces swapped; frames without the faces pass through.")
     FUNCTION = "swap"
 
     @classmethod

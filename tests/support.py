@@ -46,3 +46,15 @@ class RouteHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def local_change(before, after) -> tuple[float, float]:
+    """(mean absolute difference in the four 160 px corners, far from any face; the largest mean
+    difference over 32x32 blocks) of two RGB uint8 arrays."""
+    import numpy as np
+
+    diff = np.abs(before.astype(float) - after.astype(float)).mean(axis=2)
+    corners = np.concatenate([diff[:160, :160], diff[:160, -160:], diff[-160:, :160], diff[-160:, -160:]])
+    h, w = (diff.shape[0] // 32) * 32, (diff.shape[1] // 32) * 32
+    blocks = diff[:h, :w].reshape(h // 32, 32, w // 32, 32).mean(axis=(1, 3))
+    return float(corners.mean()), float(blocks.max())

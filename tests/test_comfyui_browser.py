@@ -17,7 +17,7 @@ import pytest
 
 import comfyui_harness as harness
 from comfyui_frontend import Frontend, build_examples, point_at_test_inputs, run_in_frontend
-from support import FACES, REPO
+from support import FACES, REPO, local_change
 from example_workflows import EXAMPLES, NO_PHOTO
 from faceswap_v3.pipeline.images import read_image_file
 
@@ -51,16 +51,6 @@ def test_shipped_files_are_what_the_real_frontend_builds_and_converts(comfy):
     for name, (workflow, prompt) in built.items():
         assert load(name) == workflow, f"{name}.json is stale: run tools/build_workflows.py"
         assert json.loads((WORKFLOWS / "api" / f"{name}.json").read_text()) == prompt, f"api/{name}.json is stale"
-
-
-def local_change(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
-    """(mean absolute difference in the four 160 px corners, far from any face; the largest mean
-    difference over 32x32 blocks)."""
-    diff = np.abs(before.astype(float) - after.astype(float)).mean(axis=2)
-    corners = np.concatenate([diff[:160, :160], diff[:160, -160:], diff[-160:, :160], diff[-160:, -160:]])
-    h, w = (diff.shape[0] // 32) * 32, (diff.shape[1] // 32) * 32
-    blocks = diff[:h, :w].reshape(h // 32, 32, w // 32, 32).mean(axis=(1, 3))
-    return float(corners.mean()), float(blocks.max())
 
 
 def check_result(name: str, images: list[np.ndarray]) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import comfyui_harness as harness
-from support import REPO
+from support import REPO, local_change
 from faceswap_v3.pipeline.images import read_image_file
 
 PACK = harness.PACK
@@ -130,16 +130,6 @@ def saved_images(comfy, outputs: dict) -> list[np.ndarray]:
                 assert path.is_file()
                 images.append(read_image_file(path))
     return images
-
-
-def local_change(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
-    """(mean absolute difference in the four 160 px corners, far from any face; the largest mean
-    difference over 32x32 blocks)."""
-    diff = np.abs(before.astype(float) - after.astype(float)).mean(axis=2)
-    corners = np.concatenate([diff[:160, :160], diff[:160, -160:], diff[-160:, :160], diff[-160:, -160:]])
-    h, w = (diff.shape[0] // 32) * 32, (diff.shape[1] // 32) * 32
-    blocks = diff[:h, :w].reshape(h // 32, 32, w // 32, 32).mean(axis=(1, 3))
-    return float(corners.mean()), float(blocks.max())
 
 
 def test_face_model_is_built_saved_in_reactors_folder_loaded_and_swapped(comfy):
