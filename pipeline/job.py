@@ -81,10 +81,13 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
     swapped: dict[int, list[tuple[Face, np.ndarray]]] = {}  # frame index -> its pairs, until the frame is finished
     steps_done: dict[int, int] = {}
 
+    def steps(pairs: list) -> int:  # one per face swapped, one more per face restored
+        return len(pairs) * (1 if restore is None else 2)
+
     def step(index: int) -> None:
         steps_done[index] += 1
         if on_step:
-            on_step(index, steps_done[index], len(swapped[index]) * (1 if restore is None else 2))
+            on_step(index, steps_done[index], steps(swapped[index]))
 
     restoring = RestoreQueue(restore, restore_batch, on_face_restored=step)
 
@@ -121,7 +124,7 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
         coverage = np.zeros(rgb.shape[:2], np.float32)
         swapped[i], steps_done[i] = pairs, 0
         if on_step:
-            on_step(i, 0, len(pairs) * (1 if restore is None else 2))
+            on_step(i, 0, steps(pairs))
         out = rgb.copy() if pairs else rgb
         for face, embedding in pairs:  # face by face: the same pixels as swap_frame, with progress and Cancel
             swap_face(out, face, swapper.latent(embedding), swapper, boost, masker, keep, coverage)
