@@ -18,7 +18,7 @@ MODEL_INPUTS = ("face_model", "face_model_2")
 
 
 class BuildFaceModel:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/face models"
     DESCRIPTION = ("One identity from several photos: the faces picked in every photo (order, gender, index as "
                    "DetectFaces), their ArcFace embeddings combined by compute_method. Photos of different sizes "
                    "go into separate images inputs; earlier face models can be pooled in.")
@@ -62,7 +62,7 @@ class BuildFaceModel:
 
 
 class SaveFaceModel:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/face models"
     DESCRIPTION = "Save a face model to models/reactor/faces/<name>.safetensors (ReActor's folder and layout)."
     RETURN_TYPES = ("STRING",)
     RETURN_NAMES = ("path",)
@@ -99,7 +99,7 @@ def _face_model_file(name: str):
 
 
 class LoadFaceModel:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/face models"
     DESCRIPTION = "Load a face model saved by this pack or by ReActor (models/reactor/faces/*.safetensors)."
     RETURN_TYPES = (FACE_MODEL, "STRING")
     RETURN_NAMES = ("face_model", "info")

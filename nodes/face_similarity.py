@@ -14,7 +14,7 @@ from .widgets import ORDER, facedetection_widget
 
 
 class FaceSimilarity:
-    CATEGORY = "Faceswap V3"
+    CATEGORY = "Faceswap V3/analysis"
     DESCRIPTION = ("ArcFace cosine similarity between the picked face of image_a (or a face model) and the picked "
                    "face of each frame of image_b: 1 = same direction, around 0 = unrelated people.")
     RETURN_TYPES = ("FLOAT", "STRING")

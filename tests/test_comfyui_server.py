@@ -16,6 +16,7 @@ import pytest
 
 import comfyui_harness as harness
 from support import REPO, local_change
+from faceswap_v3.nodes import NODE_CLASS_MAPPINGS
 from faceswap_v3.pipeline.images import read_image_file
 
 PACK = harness.PACK
@@ -37,11 +38,9 @@ def test_pack_imports_quickly_and_without_error(comfy):
 
 def test_object_info_lists_our_nodes_with_the_apis_values(comfy):
     info = httpx.get(f"{comfy['url']}/object_info", timeout=30).json()
-    for node in ("FaceswapV3", "FaceswapV3LoadFace", "FaceswapV3DetectFaces", "FaceswapV3SwapFaces",
-                 "FaceswapV3RestoreFace", "FaceswapV3SegmindRemoteSwap"):
+    for node in NODE_CLASS_MAPPINGS:
         assert node in info, node
-        category = info[node]["category"]
-        assert (category == "Faceswap V3" or category.startswith("Faceswap V3/")) and info[node]["display_name"]
+        assert info[node]["category"].startswith("Faceswap V3/") and info[node]["display_name"], node
     expected = {
         "detection_face_order": (["large-small", "small-large", "top-bottom", "bottom-top", "left-right",
                                   "right-left"], "large-small"),
