@@ -1,16 +1,18 @@
-"""Benchmark: frames per second and time per stage of the whole job on a 32-frame 1280x720 clip, the
-overlapped pipeline against the strictly sequential one, in the same run, for the real RetinaFace
-MobileNet-0.25 and SCRFD-2.5G detectors.
+"""Benchmark: milliseconds per frame and time per stage of the whole job on a 1280x720 clip, the
+overlapped pipeline against the strictly sequential one and the pack's own choice ("auto", threads.py),
+interleaved in one run, at 1, 3 and 6 faces per frame; medians (min-max) and ratios.
 
-    .venv/bin/python bench/frame_throughput.py [--frames 32] [--size 1280x720] [--faces 0,1,2]
-                                               [--restore GFPGAN] [--detector NAME ...] [--repeats 1] [--torch-threads N]
+    .venv/bin/python bench/frame_throughput.py [--standins DIR] [--swapper swapper_10g.onnx] [--frames 4]
+        [--size 1280x720] [--faces 0 --faces 0,1,2 --faces 0,1,2,3,4,5] [--restore GFPGAN]
+        [--detector NAME ...] [--repeats 2] [--torch-threads N]
 
 The clip is bench/synthetic_clip.py's pan and zoom over group_6faces_t1.jpg, JPEG-encoded: decoding
-is the first stage, as when reading a video. The swapper and recognizer are stand-ins with the exact
-interface of inswapper_128 / w600k_r50 (tools/standins.py), so "swap inference" is far cheaper than
-the real inswapper's; --restore runs a real-size GFPGAN with random weights (seconds per face on a
-CPU). The numbers are speed and overhead, never quality. Stage times are exclusive (a stage's time
-excludes the stages it calls) and, in the pipelined run, summed over both threads ("busy")."""
+is the first stage, as when reading a video. The swapper and recognizer are the realistic stand-ins
+(bench_common.py: swapper_10g.onnx ~11 GMACs per face by default, swapper_real.onnx ~174.6 GMACs;
+arcface_r50.onnx ~6.3 GMACs); --restore runs a real-size GFPGAN with random weights (seconds per face
+on a CPU). The numbers are speed and overhead, never quality. Stage times are exclusive (a stage's time
+excludes the stages it calls), summed over both threads in an overlapped run ("busy"), averaged over
+the repeats."""
 
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))  # the stand-in model builders (tools/standins.py)
 
 import standins  # noqa: E402
+from bench_common import (STANDIN_GMACS, add_standins_argument, interleaved, machine, ratio, spread,  # noqa: E402
+                          standins_folder)
 from synthetic_clip import make_clip  # noqa: E402
 
 from faceswap_v3.pipeline import job, restore, swap  # noqa: E402
@@ -113,7 +117,7 @@ def instrument(models: SwapModels, params: FaceswapParams, clock: StageClock) ->
     swapper = models.swapper()
     swapper.session = TimedSession(swapper.session, clock, "inference: swap")
     swapper.swap_tiles = clock.wrap("swap", swapper.swap_tiles)
-    recognizer = models.recognizer()  # face_similarity embeds every swapped face
+    recognizer = models.recognizer()  # the source's embedding (and every swapped face with measure_similarity)
     recognizer.model.session = TimedSession(recognizer.model.session, clock, "inference: recognize")
     for module in (swap, restore):
         module.warp_crop = clock.wrap("align", module.warp_crop)
@@ -125,25 +129,16 @@ def instrument(models: SwapModels, params: FaceswapParams, clock: StageClock) ->
         time_torch_module(models.restorer(params.face_restore).descriptor.model, clock, "inference: restore")
 
 
-def models_root(folder: Path, restorer: str | None, heavy_swapper: bool = False) -> Path:
+def models_root(folder: Path, standin_dir: Path, swapper: str, restorer: str | None) -> Path:
     for name in DETECTORS.values():
         (folder / "facedetection").mkdir(parents=True, exist_ok=True)
         (folder / "facedetection" / name).symlink_to(SHARED / "models" / name)
-    if heavy_swapper:  # inswapper's interface with ~2.4 GMACs per face (the real one is heavier)
-        from pixel_boost_speed import heavy_swapper as build_heavy_swapper
-
-        (folder / "insightface").mkdir(parents=True, exist_ok=True)
-        build_heavy_swapper(folder / "insightface" / "inswapper_128.onnx")
-    else:
-        standins.inswapper(folder / "insightface" / "inswapper_128.onnx", "latent", colour=(0.3, -0.3, 0.2))
-    standins.arcface(folder / "insightface" / "models" / "buffalo_l" / "w600k_r50.onnx")
+    (folder / "insightface" / "models" / "buffalo_l").mkdir(parents=True, exist_ok=True)
+    (folder / "insightface" / "inswapper_128.onnx").symlink_to(standin_dir / swapper)
+    (folder / "insightface" / "models" / "buffalo_l" / "w600k_r50.onnx").symlink_to(standin_dir / "arcface_r50.onnx")
     if restorer:
         standins.restorer_checkpoint(folder / "facerestore_models" / f"{restorer}v1.4.pth", restorer)
     return folder
-
-
-def best_run(repeats: int, *args):
-    return min((run(*args) for _ in range(repeats)), key=lambda outcome: outcome[1])
 
 
 def encoded_clip(count: int, size: tuple[int, int]) -> list[bytes]:
@@ -153,81 +148,91 @@ def encoded_clip(count: int, size: tuple[int, int]) -> list[bytes]:
     return [cv2.imencode(".jpg", frame[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes() for frame in clip.frames]
 
 
-def run(encoded: list[bytes], size, source, params, models, clock: StageClock, pipelined: bool):
+MODES = {"sequential": False, "overlapped": True, "auto": None}
+
+
+def run(encoded: list[bytes], size, source, params, models, clock: StageClock, pipelined: bool | None):
     import cv2
 
     def decode(i: int) -> np.ndarray:
         return cv2.cvtColor(cv2.imdecode(np.frombuffer(encoded[i], np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
     frames = LazyFrames(len(encoded), (size[1], size[0], 3), clock.wrap("decode", decode))
-    clock.totals.clear()
-    began = time.perf_counter()
-    result = job.run_faceswap(source, frames, params, models, pipelined=pipelined)
-    return result, time.perf_counter() - began, dict(clock.totals)
+    return job.run_faceswap(source, frames, params, models, pipelined=pipelined)
 
 
-def report(name: str, frames: int, runs: dict, identical: bool) -> None:
-    print(f"\n{name}: {'stage':20} {'sequential ms/frame':>20} {'pipelined ms/frame (busy)':>27}")
+def report(name: str, frames: int, times: dict, stages: dict, identical: bool) -> None:
+    print(f"\n{name}: {'stage (ms/frame)':20} " + " ".join(f"{mode:>16}" for mode in MODES))
+    pad = " " * (len(name) + 2)
     for stage in STAGES:
-        values = [runs[mode][2].get(stage, 0.0) for mode in ("sequential", "pipelined")]
+        values = [stages[mode].get(stage, 0.0) for mode in MODES]
         if any(values):
-            print(f"{'':{len(name) + 2}}{stage:20} {values[0] * 1e3 / frames:20.1f} {values[1] * 1e3 / frames:27.1f}")
-    seq_wall, pipe_wall = runs["sequential"][1], runs["pipelined"][1]
-    untimed = seq_wall - sum(runs["sequential"][2].values())
-    print(f"{'':{len(name) + 2}}{'untimed glue':20} {untimed * 1e3 / frames:20.1f} {'-':>27}")
-    print(f"{'':{len(name) + 2}}{'wall':20} {seq_wall * 1e3 / frames:20.1f} {pipe_wall * 1e3 / frames:27.1f}")
-    print(f"{'':{len(name) + 2}}{'frames/s':20} {frames / seq_wall:20.2f} {frames / pipe_wall:27.2f}")
-    seq_inference = sum(v for k, v in runs["sequential"][2].items() if k.startswith("inference"))
-    pipe_busy = runs["pipelined"][2]
-    pipe_inference = sum(v for k, v in pipe_busy.items() if k.startswith("inference"))
-    print(f"  time outside model inference: {100 * (1 - seq_inference / seq_wall):.1f}% of the sequential run's "
-          f"wall time; {100 * (1 - pipe_inference / sum(pipe_busy.values())):.1f}% of the pipelined run's timed "
-          f"busy time; pipelined {seq_wall / pipe_wall:.2f}x the sequential speed; frames identical: "
-          f"{'yes' if identical else 'NO'}")
+            print(f"{pad}{stage:20} " + " ".join(f"{v * 1e3 / frames:16.1f}" for v in values))
+    print(f"{pad}{'wall, median (min-max)':24}" + "  ".join(f"{spread(times[m], 1e3 / frames):>17}" for m in MODES))
+    seq = times["sequential"]
+    inference = {m: sum(v for k, v in stages[m].items() if k.startswith("inference")) for m in MODES}
+    print(f"  overlapped / sequential {ratio(times['overlapped'], seq):.2f}, auto / sequential "
+          f"{ratio(times['auto'], seq):.2f} (time per frame; below 1 is faster); time outside model inference: "
+          f"{100 * (1 - inference['sequential'] / (sum(seq) / len(seq))):.1f}% of the sequential wall time; "
+          f"frames identical in every mode: {'yes' if identical else 'NO'}")
 
 
 def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=32)
+    add_standins_argument(parser)
+    parser.add_argument("--swapper", default="swapper_10g.onnx", choices=("swapper_real.onnx", "swapper_10g.onnx"))
+    parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--faces", default="0,1,2", help="input_faces_index")
+    parser.add_argument("--faces", action="append", help="input_faces_index (repeatable; default 0, 0,1,2 and "
+                                                         "0,1,2,3,4,5)")
     parser.add_argument("--restore", choices=("GFPGAN",), help="restore with a real-size random-weight GFPGAN")
     parser.add_argument("--detector", action="append", choices=list(DETECTORS))
-    parser.add_argument("--repeats", type=int, default=1, help="runs per mode; the fastest is reported")
-    parser.add_argument("--heavy-swapper", action="store_true",
-                        help="a stand-in swapper that computes like a real one (~2.4 GMACs per face, below the real "
-                             "inswapper_128's), so the share outside inference is not inflated by a free model")
-    parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads (on a loaded 2-core machine, "
-                                                            "torch's 2-thread OpenMP team on the main thread ran "
-                                                            "RetinaFace 20-50x slower than with 1)")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per mode")
+    parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads (for the torch detectors)")
     args = parser.parse_args()
+    standin_dir = standins_folder(args.standins)
     size = tuple(int(v) for v in args.size.split("x"))
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"{args.frames} frames {size[0]}x{size[1]}, input_faces_index {args.faces}, restore "
-          f"{args.restore or 'off'}; {device}"
-          + ("" if device == "cuda" else f" only (no GPU), {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"))
+    print(f"{args.frames} frames {size[0]}x{size[1]}, swapper {args.swapper} ({STANDIN_GMACS[args.swapper]} GMACs "
+          f"per face), restore {args.restore or 'off'}; {device}, {machine()}, torch threads {torch.get_num_threads()}")
     encoded = encoded_clip(args.frames, size)
     source = read_image_file(SHARED / "fixtures" / "faces" / "portrait_female_02.jpg")
     with tempfile.TemporaryDirectory() as tmp:
         clock = StageClock()
-        models = SwapModels(store=ModelStore(models_root=models_root(Path(tmp), args.restore, args.heavy_swapper), allow_download=False))
-        for detector in args.detector or list(DETECTORS):
-            params = FaceswapParams(facedetection=detector, input_faces_index=args.faces,
-                                    face_restore="GFPGANv1.4.pth", face_restore_weight=0.75 if args.restore else 0.0)
-            # load every model and let torch / onnxruntime prepare for this frame size before the clock starts
-            run(encoded[:2], size, source, params, models, StageClock(), pipelined=True)
-            if detector == (args.detector or list(DETECTORS))[0]:
-                instrument(models, params, clock)
-            instrument_detector(models, params, clock)
-            runs = {mode: best_run(args.repeats, encoded, size, source, params, models, clock, mode == "pipelined")
-                    for mode in ("sequential", "pipelined")}
-            identical = all(np.array_equal(a, b) for a, b in
-                            zip(runs["sequential"][0].frames, runs["pipelined"][0].frames))
-            report(detector, args.frames, runs, identical)
+        root = models_root(Path(tmp), standin_dir, args.swapper, args.restore)
+        models = SwapModels(store=ModelStore(models_root=root, allow_download=False))
+        detectors = args.detector or ["scrfd_2.5g_bnkps.onnx"]
+        instrumented: set[str] = set()
+        for detector in detectors:
+            for faces in args.faces or ["0", "0,1,2", "0,1,2,3,4,5"]:
+                params = FaceswapParams(facedetection=detector, input_faces_index=faces, detection_face_order="left-right",
+                                        face_restore="GFPGANv1.4.pth", face_restore_weight=0.75 if args.restore else 0.0)
+                # load every model and let torch / onnxruntime prepare for this frame size before the clock starts
+                run(encoded[:1], size, source, params, models, StageClock(), pipelined=False)
+                if not instrumented:
+                    instrument(models, params, clock)
+                if detector not in instrumented:
+                    instrument_detector(models, params, clock)
+                    instrumented.add(detector)
+                stages = {mode: defaultdict(float) for mode in MODES}
+                results = {}
+
+                def timed(mode):
+                    def go():
+                        clock.totals.clear()
+                        results[mode] = run(encoded, size, source, params, models, clock, MODES[mode])
+                        for stage, seconds in clock.totals.items():
+                            stages[mode][stage] += seconds / args.repeats
+                    return go
+
+                times = interleaved({mode: timed(mode) for mode in MODES}, args.repeats, warmup=False)
+                identical = all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in
+                                zip(*(results[mode].frames for mode in MODES)))
+                report(f"{detector}, {len(faces.split(','))} face(s)", args.frames, times, stages, identical)
 
 
 if __name__ == "__main__":

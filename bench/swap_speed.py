@@ -1,23 +1,23 @@
 """Benchmark: our swap pipeline outside model inference vs insightface's INSwapper.get(paste_back=True),
-with the same identity stand-in swapper (inswapper_128's interface) in the same run; and restore time
-per face with real-size GFPGAN / CodeFormer networks holding random weights.
+with the same identity stand-in swapper (inswapper_128's interface) in the same run, interleaved, medians
+(min-max); and restore time per face with real-size GFPGAN / CodeFormer networks holding random weights.
 
     .venv/bin/python bench/swap_speed.py [--repeats 5] [--skip-restore]
 
-Stand-in models: the numbers measure pre/post-processing and paste-back, not swap quality."""
+The identity stand-in costs next to nothing to run, on purpose: what is left is each side's own work
+around the model (align, paste-back), which is what this compares. For whole frames with models that
+compute like the real ones, see vs_insightface.py. Stand-ins: speed and geometry, never swap quality."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
-import time
 from pathlib import Path
+from statistics import median
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
+from bench_common import interleaved, machine, spread
 
 import standins  # noqa: E402
 from shared_files import FACES, MODELS  # noqa: E402
@@ -26,17 +26,7 @@ from faceswap_v3.pipeline.align import arcface_matrix, warp_crop  # noqa: E402
 from faceswap_v3.pipeline.detectors.scrfd import SCRFDDetector  # noqa: E402
 from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.swap import swap_frame  # noqa: E402
-from faceswap_v3.pipeline.onnx_swapper import InSwapper  # noqa: E402
-
-
-def best_of(repeats: int, fn) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper  # noqa: E402
 
 
 def bench_swap(folder: Path, repeats: int) -> None:
@@ -44,10 +34,11 @@ def bench_swap(folder: Path, repeats: int) -> None:
     from insightface.model_zoo import get_model
 
     model_path = standins.inswapper(folder / "inswapper_128.onnx", "identity")
-    ours, theirs = InSwapper(model_path), get_model(str(model_path))
+    ours, theirs = OnnxSwapper(model_path), get_model(str(model_path))
     detector = SCRFDDetector(MODELS / "scrfd_2.5g_bnkps.onnx")
     embedding = np.full(512, 1 / np.sqrt(512), np.float32)
-    print(f"{'image':32} {'ours ms':>9} {'insightface ms':>15} {'inference ms':>13} {'speed-up':>9}")
+    print(f"{machine()}; {repeats} interleaved runs; ms per face outside inference, median (min-max)")
+    print(f"{'image':32} {'ours ms':>18} {'insightface ms':>20} {'inference ms':>13} {'speed-up':>9}")
     for name in ("hd_1920x1080_male.jpg", "large_4352x2903_female.jpg"):
         rgb = read_image_file(FACES / name)
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
@@ -57,11 +48,13 @@ def bench_swap(folder: Path, repeats: int) -> None:
         source["embedding"] = embedding
         crop = warp_crop(rgb, arcface_matrix(face.landmarks, 128), 128)
         latent = ours.latent(embedding)
-        inference = best_of(repeats, lambda: ours.swap_crop(crop, latent))
-        total_ours = best_of(repeats, lambda: swap_frame(rgb, [(face, embedding)], ours))
-        total_theirs = best_of(repeats, lambda: theirs.get(bgr, target, source, paste_back=True))
-        ours_ms, theirs_ms = (total_ours - inference) * 1e3, (total_theirs - inference) * 1e3
-        print(f"{name:32} {ours_ms:9.1f} {theirs_ms:15.1f} {inference * 1e3:13.1f} {theirs_ms / ours_ms:8.1f}x")
+        times = interleaved({"inference": lambda: ours.swap_tiles(crop[None], latent)[0],
+                             "ours": lambda: swap_frame(rgb, [(face, embedding)], ours),
+                             "theirs": lambda: theirs.get(bgr, target, source, paste_back=True)}, repeats)
+        inference = median(times["inference"])
+        ours_ms, theirs_ms = ([t - inference for t in times[side]] for side in ("ours", "theirs"))
+        print(f"{name:32} {spread(ours_ms, 1e3):>18} {spread(theirs_ms, 1e3):>20} {inference * 1e3:13.1f} "
+              f"{median(theirs_ms) / median(ours_ms):8.1f}x")
 
 
 def bench_restore(folder: Path) -> None:
@@ -70,8 +63,9 @@ def bench_restore(folder: Path) -> None:
     crop = read_image_file(FACES / "portrait_male_damon.jpg")[100:612, 44:556].copy()
     for name, arch in (("GFPGANv1.4.pth", "GFPGAN"), ("codeformer-v0.1.0.pth", "CodeFormer")):
         restorer = Restorer(standins.restorer_checkpoint(folder / name, arch))
-        seconds = best_of(2, lambda: restorer.restore(crop, 0.5))
-        print(f"restore one 512x512 face, {arch} (real size, random weights): {seconds:.2f} s on {restorer.runs_on}")
+        seconds = interleaved({arch: lambda: restorer.restore_batch(crop[None], 0.5)}, 2)[arch]
+        print(f"restore one 512x512 face, {arch} (real size, random weights): {spread(seconds, digits=2)} s on "
+              f"{restorer.runs_on}")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 from ..pipeline.analysis import AnalysisRequest, analyze_image
 from ..pipeline.detectors import detector_choices
 from ..pipeline.errors import BadInput
-from ..pipeline.images import load_image
+from ..net.image_reference import load_image
 from ..pipeline.models.store import ModelStore
 from ..pipeline.options import DEFAULTS, FACE_ORDERS, GENDER_FILTERS
 from ..pipeline.preview import draw_faces
@@ -26,7 +26,7 @@ def add_parser(commands) -> None:
     p.add_argument("--facedetection", default=DEFAULTS["facedetection"],
                    help=f"one of {', '.join(detector_choices())}, or an SCRFD .onnx in facedetection/")
     p.add_argument("--detection-face-order", default=DEFAULTS["detection_face_order"], choices=FACE_ORDERS)
-    p.add_argument("--detect-gender", default="no", choices=GENDER_FILTERS)
+    p.add_argument("--detect-gender", default=DEFAULTS["detect_gender_input"], choices=GENDER_FILTERS)
     p.add_argument("--faces-index", default=None,
                    help="faces to pick, e.g. 0,2 (default: list every face)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -53,7 +53,7 @@ def _detect(args, preview: PendingOutput | None) -> int:
     if args.faces_index is None:
         chosen = list(enumerate(selection.candidates))
     else:
-        chosen = [(i, f) for i, f in zip(selection.requested, selection.picked) if f is not None]
+        chosen = [(i, f) for i, f in zip(selection.labels, selection.picked) if f is not None]
     if preview is not None:
         picked = {i for i, _ in chosen}
         png = io.BytesIO()

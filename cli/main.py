@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..pipeline.content_check import ContentBlocked
 from ..pipeline.errors import BadInput
-from . import detect, serve, swap
+from . import detect, serve, swap, worker
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_parser(commands)
     swap.add_parser(commands)
     serve.add_parser(commands)
+    worker.add_parser(commands)
     return parser
 
 
@@ -33,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ContentBlocked as exc:
+        print(f"error ({exc.reason}): {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, exit status 1

@@ -8,16 +8,18 @@ import os
 import sys
 from pathlib import Path
 
-from ..pipeline.errors import BadInput
+from ..pipeline.content_check import CLASSIFIERS, HOW_TO_GET_ONE
+from ..pipeline.errors import BadInput, ModelUnavailable
 from ..pipeline.models.store import ModelStore
 from ..pipeline.models.swap_models import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
+from ..server.admission import ServerLimits
 from .terminal_progress import terminal_progress
 
 ENV_API_KEY = "FACESWAP_V3_API_KEY"
 
 
 def add_parser(commands) -> None:
-    from ..pipeline.remote.database import default_data_dir
+    from ..server.database import default_data_dir
 
     p = commands.add_parser("serve", help="serve the Faceswap V3 API (v1 sync and v2 async) from the local engine")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
@@ -28,9 +30,9 @@ def add_parser(commands) -> None:
     p.add_argument("--models-dir", type=Path, help="models root laid out like ComfyUI's models/")
     p.add_argument("--swap-model", default=DEFAULT_SWAPPER)
     p.add_argument("--recognition-model", default=RECOGNIZER_FILE)
-    p.add_argument("--max-jobs", type=int, default=64, help="jobs queued or running before 429")
-    p.add_argument("--max-queued-megapixels", type=int, default=1000,
-                   help="pixels of the images queued jobs hold, in total, before 429 (default 1000 MP)")
+    p.add_argument("--max-jobs", type=int, default=ServerLimits.max_jobs, help="jobs queued or running before 429")
+    p.add_argument("--max-queued-megapixels", type=int, default=ServerLimits.max_queued_pixels // 1_000_000,
+                   help="pixels of the images queued jobs hold, in total, before 429 (default %(default)s MP)")
     p.add_argument("--data-dir", type=Path, default=default_data_dir(),
                    help=f"where jobs, results and uploads are kept across restarts (default {default_data_dir()})")
     p.add_argument("--public-url", help="this server's URL as clients reach it (behind a reverse proxy), e.g. "
@@ -38,8 +40,22 @@ def add_parser(commands) -> None:
     p.add_argument("--allow-private-urls", action="store_true",
                    help="let image URLs point at any address, this machine and private networks included "
                         "(for local use only; default: public addresses only)")
+    p.add_argument("--content-check", default="auto", choices=("auto", *CLASSIFIERS),
+                   help="the classifier every job's images pass (source and target before the swap, the result "
+                        "after it): nudenet (pip install nudenet), facefusion (FaceFusion's nsfw_1/2/3.onnx in "
+                        "content_analyser/, downloaded on first use), auto: whichever is installed, never "
+                        "downloading. The server does not start without one")
+    p.add_argument("--no-content-check", action="store_true",
+                   help="serve without any content check (logged at start): only for operators who check "
+                        "content elsewhere")
+    p.add_argument("--c2pa-cert", type=Path, help="PEM certificate chain (signing certificate, then its CA) to "
+                                                  "sign every result with a C2PA manifest (pip install c2pa-python)")
+    p.add_argument("--c2pa-key", type=Path, help="the PEM private key of --c2pa-cert (EC P-256/384/521)")
     p.add_argument("--allow-url-network", action="append", default=[], metavar="CIDR",
                    help="also fetch image URLs from this network, e.g. 10.0.5.0/24 (repeatable)")
+    p.add_argument("--redis", metavar="URL",
+                   help="serve a cluster: jobs, uploads and admission in this Redis (e.g. redis://127.0.0.1:6379/0), "
+                        "run by `python -m faceswap_v3 worker --redis URL` processes; --data-dir is then unused")
     p.set_defaults(run=run)
 
 
@@ -59,7 +75,7 @@ def api_key(args) -> str | None:
 
 
 def url_policy(args):
-    from ..pipeline.url_guard import AddressPolicy
+    from ..net.url_guard import AddressPolicy
 
     networks = []
     for text in args.allow_url_network:
@@ -68,6 +84,41 @@ def url_policy(args):
         except ValueError:
             raise BadInput(f"--allow-url-network: {text!r} is not a network such as 10.0.5.0/24") from None
     return AddressPolicy(allow_private=args.allow_private_urls, allowed_networks=tuple(networks))
+
+
+def content_check(args, store: ModelStore):
+    """The classifier the server runs, loaded now so a missing or broken one stops the start; None only
+    with --no-content-check (logged)."""
+    from ..pipeline.content_check import installed_check, load_check
+
+    log = logging.getLogger("faceswap_v3.server")
+    if args.no_content_check:
+        log.warning("content check OFF (--no-content-check): images are not checked for sexual content")
+        return None
+    try:
+        check = installed_check(store) if args.content_check == "auto" else load_check(args.content_check, store)
+    except ModelUnavailable as exc:
+        raise BadInput(f"cannot start: {exc}") from None
+    if check is None:
+        raise BadInput(f"cannot start without a content classifier: {HOW_TO_GET_ONE}; or pass "
+                       "--no-content-check to serve without one")
+    log.info("content check: %s", check.name)
+    return check
+
+
+def c2pa_signer(args):
+    """The C2PA signer of --c2pa-cert and --c2pa-key (both or neither), checked now; None without them."""
+    from ..pipeline.c2pa_manifest import NO_MANIFEST, C2paSigner
+
+    log = logging.getLogger("faceswap_v3")
+    if (args.c2pa_cert is None) != (args.c2pa_key is None):
+        raise BadInput("--c2pa-cert and --c2pa-key go together: pass both to sign results, or neither")
+    if args.c2pa_cert is None:
+        log.info(NO_MANIFEST)
+        return None
+    signer = C2paSigner(args.c2pa_cert, args.c2pa_key)
+    log.info("results are signed with a C2PA manifest (certificate %s)", args.c2pa_cert.name)
+    return signer
 
 
 def _is_loopback(host: str) -> bool:
@@ -84,9 +135,8 @@ def run(args) -> int:
 
     from aiohttp import web
 
-    from ..pipeline.remote.database import DataDirInUse
-    from ..pipeline.remote.limits import ServerLimits
-    from ..pipeline.remote.server import FaceswapServer
+    from ..server.database import DataDirInUse
+    from ..server.app import FaceswapServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.public_url and not args.public_url.lower().startswith(("http://", "https://")):
@@ -95,17 +145,26 @@ def run(args) -> int:
     if key is None and not _is_loopback(args.host):
         print(f"WARNING: serving on {args.host} without an API key: anyone who can reach this address can use "
               f"this server. Set one with --api-key-file or ${ENV_API_KEY}.", file=sys.stderr, flush=True)
-    models = SwapModels(store=ModelStore(models_root=args.models_dir, progress_for=terminal_progress),
-                        swapper_file=args.swap_model, recognizer_file=args.recognition_model)
+    store = ModelStore(models_root=args.models_dir, progress_for=terminal_progress)
+    models = SwapModels(store=store, swapper_file=args.swap_model, recognizer_file=args.recognition_model)
+    if args.redis:
+        from ..server.redis_store import check_reachable
+
+        check_reachable(args.redis)
+    # in a cluster the workers check content and sign results (`worker --content-check`, `--c2pa-cert`)
+    check = None if args.redis else content_check(args, store)
+    signer = None if args.redis else c2pa_signer(args)
     limits = ServerLimits(max_jobs=args.max_jobs, max_queued_pixels=args.max_queued_megapixels * 1_000_000)
     try:
-        server = FaceswapServer(models=models, api_key=key, limits=limits, data_dir=args.data_dir,
-                                public_url=args.public_url, url_policy=url_policy(args))
+        server = FaceswapServer(models=models, api_key=key, limits=limits,
+                                data_dir=None if args.redis else args.data_dir, public_url=args.public_url,
+                                url_policy=url_policy(args), redis_url=args.redis, content_check=check,
+                                signer=signer)
     except DataDirInUse as exc:
         raise BadInput(str(exc)) from None
 
     async def serve() -> None:
-        runner = web.AppRunner(server.app(), access_log=None)
+        runner = server.web_runner(access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, args.host, args.port)
         await site.start()

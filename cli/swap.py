@@ -7,15 +7,21 @@ import base64
 import json
 from pathlib import Path
 
-from ..pipeline.face_masks import DEFAULT_BLUR, DEFAULT_OCCLUDER, DEFAULT_PARSER, MASK_TYPES, MaskOptions
-from ..pipeline.images import encode_image, load_image
+from ..pipeline.face_masks import MASK_TYPES, MaskOptions
+from ..net.image_reference import load_image
+from ..pipeline.c2pa_manifest import NO_MANIFEST
+from ..pipeline.content_check import CLASSIFIERS
+from ..pipeline.images import encode_image
 from ..pipeline.job import run_faceswap
 from ..pipeline.models.store import ModelStore
 from ..pipeline.models.swap_models import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
-from ..pipeline.options import (DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS)
+from ..pipeline.options import (API_PARAMETERS, BOOST_SIZES, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS,
+                                INTERPOLATIONS)
 from ..pipeline.params import FaceswapParams
-from ..pipeline.pixel_boost import BOOST_SIZES, DEFAULT_BOOST
+from ..pipeline.similarity import describe_similarities
+from ..pipeline.provenance import encode_marked, software
 from .output_file import PendingOutput, image_format_for
+from .serve import c2pa_signer
 from .terminal_progress import terminal_progress
 
 
@@ -52,24 +58,49 @@ def add_parser(commands) -> None:
     p.add_argument("--image-quality", default=DEFAULTS["image_quality"], type=int)
     p.add_argument("--base64", nargs="?", const=True, default=DEFAULTS["base64"], type=_bool,
                    help="write JSON {\"image\": base64} instead of image bytes")
-    p.add_argument("--pixel-boost", default=DEFAULT_BOOST, choices=BOOST_SIZES,
+    p.add_argument("--pixel-boost", default=DEFAULTS["pixel_boost"], choices=BOOST_SIZES,
                    help="align and paste faces at this size, swapping N x N sub-images (extension of the API)")
-    p.add_argument("--face-mask-types", default="box", help=f"comma-separated, from {', '.join(MASK_TYPES)}")
-    p.add_argument("--face-mask-blur", default=DEFAULT_BLUR, type=float, help="box: feathered edge, 0..0.5 of the crop")
-    p.add_argument("--face-mask-padding", default="0", help="box: percent, one value or top,right,bottom,left")
-    p.add_argument("--face-mask-regions", default="all", help="region: comma-separated BiSeNet regions, or all")
-    p.add_argument("--face-occluder-model", default=DEFAULT_OCCLUDER, help="XSeg .onnx (name in face_parsing/ or path)")
-    p.add_argument("--face-parser-model", default=DEFAULT_PARSER, help="BiSeNet .onnx (name in face_parsing/ or path)")
+    p.add_argument("--face-mask-types", default=DEFAULTS["face_mask_types"],
+                   help=f"comma-separated, from {', '.join(MASK_TYPES)}")
+    p.add_argument("--face-mask-blur", default=DEFAULTS["face_mask_blur"], type=float,
+                   help="box: feathered edge, 0..0.5 of the crop")
+    p.add_argument("--face-mask-padding", default=DEFAULTS["face_mask_padding"],
+                   help="box: percent, one value or top,right,bottom,left")
+    p.add_argument("--face-mask-regions", default=DEFAULTS["face_mask_regions"],
+                   help="region: comma-separated BiSeNet regions, or all")
+    p.add_argument("--face-occluder-model", default=DEFAULTS["face_occluder_model"],
+                   help="XSeg .onnx (name in face_parsing/ or path)")
+    p.add_argument("--face-parser-model", default=DEFAULTS["face_parser_model"],
+                   help="BiSeNet .onnx (name in face_parsing/ or path)")
+    p.add_argument("--measure-similarity", action="store_true",
+                   help="print the ArcFace similarity of each swapped face to the source (one more recognizer run "
+                        "per face; extension of the API)")
+    p.add_argument("--content-check", default="auto", choices=("auto", *CLASSIFIERS),
+                   help="the classifier the source, the target and the result pass (see serve --help)")
+    p.add_argument("--no-content-check", action="store_true", help="skip the content check")
+    p.add_argument("--c2pa-cert", type=Path, help="PEM certificate chain to sign the result with a C2PA manifest")
+    p.add_argument("--c2pa-key", type=Path, help="the PEM private key of --c2pa-cert")
     p.add_argument("--mask", help="grey image the size of the target: where it is black, nothing changes")
     p.set_defaults(run=run)
 
 
 def params_from_args(args) -> FaceswapParams:
-    names = ("input_faces_index", "source_faces_index", "face_restore", "interpolation", "detection_face_order",
-             "facedetection", "detect_gender_input", "detect_gender_source", "face_restore_weight",
-             "image_quality", "base64", "pixel_boost")
+    # image_format: below; measure_similarity: an extension the CLI can turn on
+    names = [name for name in (*API_PARAMETERS, "pixel_boost", "measure_similarity") if name != "image_format"]
     image_format = image_format_for(args.output, args.image_format, args.base64, DEFAULTS["image_format"])
     return FaceswapParams(image_format=image_format, **{name: getattr(args, name) for name in names})
+
+
+def _content_check(args, store: ModelStore):
+    from ..pipeline.content_check import HOW_TO_GET_ONE, installed_check, load_check
+    from ..pipeline.errors import BadInput
+
+    if args.no_content_check:
+        return None
+    check = installed_check(store) if args.content_check == "auto" else load_check(args.content_check, store)
+    if check is None:
+        raise BadInput(f"no content classifier is installed: {HOW_TO_GET_ONE}; or pass --no-content-check")
+    return check
 
 
 def run(args) -> int:
@@ -82,12 +113,26 @@ def run(args) -> int:
         source = load_image(args.source, "source image")
         target = load_image(args.target, "target image")
         mask = load_image(args.mask, "mask").mean(axis=2) / 255.0 if args.mask else None
+        check = _content_check(args, store)
+        signer = c2pa_signer(args)
+        if check is not None:
+            check.require_allowed(target, "the target image")
+            check.require_allowed(source, "the source image")
         result = run_faceswap(source, [target], params, models, masks=masks, mask=mask)
-        encoded = encode_image(result.frames[0], params.image_format, params.image_quality)
+        if check is not None:
+            check.require_allowed(result.frames[0], "the result")
+        encoded = encode_marked(result.frames[0], params.image_format, params.image_quality,
+                                software(args.swap_model))
+        if signer is not None:
+            encoded = signer.sign(encoded, params.image_format, encode_image(target, "png"), "png")
         if params.base64:
             encoded = json.dumps({"image": base64.b64encode(encoded).decode("ascii")}).encode("ascii")
         output.commit(encoded)
     for warning in result.warnings:
         print(f"warning: {warning}")
+    if result.face_similarities:
+        print(describe_similarities(result.face_similarities))
+    if signer is None:
+        print(NO_MANIFEST)
     print(f"wrote {args.output}")
     return 0

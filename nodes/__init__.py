@@ -7,6 +7,7 @@ from .all_in_one import FaceswapV3
 from .load_face import LoadFace
 from .remote_swap import SegmindRemoteSwap
 from .restore_face import RestoreFace
+from .save_image_marked import SaveImageMarked
 from .swap_faces import SwapFaces
 
 NODE_CLASS_MAPPINGS = {
@@ -20,6 +21,7 @@ NODE_CLASS_MAPPINGS = {
     "FaceswapV3SaveFaceModel": SaveFaceModel,
     "FaceswapV3LoadFaceModel": LoadFaceModel,
     "FaceswapV3FaceSimilarity": FaceSimilarity,
+    "FaceswapV3SaveImageMarked": SaveImageMarked,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FaceswapV3LoadFace": "Load Face (Faceswap V3)",
@@ -32,4 +34,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FaceswapV3SaveFaceModel": "Save Face Model (Faceswap V3)",
     "FaceswapV3LoadFaceModel": "Load Face Model (Faceswap V3)",
     "FaceswapV3FaceSimilarity": "Face Similarity (Faceswap V3)",
+    "FaceswapV3SaveImageMarked": "Save Image (marked)",
 }

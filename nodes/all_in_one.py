@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from . import comfy_env
 from ..pipeline.errors import BadInput
 from ..pipeline.job import run_faceswap
 from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.params import FaceswapParams
-from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
+from ..pipeline.options import DEFAULTS
+from ..pipeline.reference import reference_selector
+from . import content_gate
+from .comfy_env import device, folders, progress, run_report
 from .face_model_nodes import FACE_MODEL
 from .tensors import arrays_to_mask, frames_to_image, image_to_frames, image_to_lazy_frames, mask_to_array
 from .widgets import (BASE64, FACE_SELECTOR, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, LOCAL_IMAGE_FORMAT,
-                      LOCAL_IMAGE_QUALITY, MASK, MASK_WIDGET_NAMES, ORDER, PIXEL_BOOST, REFERENCE_DISTANCE,
-                      RESTORE_WEIGHT, SWAP_OUTPUT_IS_LIST, SWAP_RETURN_NAMES, SWAP_RETURN_TYPES, TRACK_FACES,
+                      LOCAL_IMAGE_QUALITY, MASK, MASK_WIDGET_NAMES, MEASURE_SIMILARITY, ORDER, PIXEL_BOOST,
+                      REFERENCE_DISTANCE, RESTORE_WEIGHT, CONTENT_CHECK, SWAP_OUTPUT_IS_LIST, SWAP_RETURN_NAMES,
+                      SWAP_RETURN_TYPES, TRACK_FACES,
                       face_restore_widget, facedetection_widget, gender_widget, index_widget, mask_options,
                       mask_widgets, swap_output_tooltips)
 
@@ -53,7 +56,7 @@ class FaceswapV3:
 
     @classmethod
     def INPUT_TYPES(cls):
-        store = comfy_env.model_store()
+        store = folders.model_store()
         return {
             "required": {
                 "target_img": ("IMAGE", {"tooltip": "The image or frames whose faces get replaced."}),
@@ -74,12 +77,16 @@ class FaceswapV3:
                 "face_selector": FACE_SELECTOR,
                 "reference_distance": REFERENCE_DISTANCE,
                 "track_faces": TRACK_FACES,
+                "measure_similarity": MEASURE_SIMILARITY,  # goes to FaceswapParams with the API's widgets
+                "content_check": CONTENT_CHECK,
             },
         }
 
     def swap(self, source_img=None, target_img=None, source_face_model=None, reference_image=None,
-             reference_face_model=None, face_selector="index", reference_distance=DEFAULT_REFERENCE_DISTANCE,
-             track_faces=False, mask=None, base64=None, **api):
+             reference_face_model=None, face_selector=DEFAULTS["face_selector"],
+             reference_distance=DEFAULTS["reference_distance"],
+             track_faces=DEFAULTS["track_faces"], mask=None, base64=None, content_check=DEFAULTS["content_check"],
+             **api):
         # base64 (a widget before this version) may still come from old API-format workflows: ignored,
         # since a local node produces no bytes to encode.
         masks = mask_options({name: api.pop(name) for name in MASK_WIDGET_NAMES if name in api})
@@ -92,13 +99,21 @@ class FaceswapV3:
         if not sources:
             raise BadInput("source_img is an empty batch")
         targets = image_to_lazy_frames(target_img)
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
+        models = SwapModels(store=folders.model_store(), device=device.model_device())
         reference = reference_selector(face_selector, reference_distance,
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
                                        reference_face_model, params.target_request, models)
-        after_frame, on_step = comfy_env.step_progress(len(targets))
-        result = run_faceswap(sources[0], targets, params, models, after_frame, on_step,
-                              source_model=source_face_model, reference=reference, masks=masks,
-                              mask=mask_to_array(mask), track_faces=track_faces)
-        return (frames_to_image(result.frames), comfy_env.report_run(result), arrays_to_mask(result.masks),
-                result.similarity_per_frame)
+        check = content_gate.node_check(content_check)
+        blocked = content_gate.blocked_targets(check, sources[0], targets) if check else {}
+        after_frame, on_step = progress.step_progress(len(targets))
+        if len(blocked) == len(targets):  # nothing may be swapped: no swap runs
+            result = content_gate.unswapped(targets)
+        else:
+            result = run_faceswap(sources[0], targets, params, models, after_frame, on_step,
+                                  source_model=source_face_model, reference=reference, masks=masks,
+                                  mask=mask_to_array(mask), track_faces=track_faces)
+            if check:
+                blocked.update(content_gate.blocked_results(check, result, blocked))
+        image = content_gate.pass_through(frames_to_image(result.frames), target_img, result, blocked)
+        info = content_gate.with_check_note(run_report.report_run(result), content_check, check)
+        return image, info, arrays_to_mask(result.masks), result.similarity_per_frame

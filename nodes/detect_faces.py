@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from . import comfy_env
+import logging
+
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch, track_analyses
 from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.preview import draw_faces
-from ..pipeline.reference import DEFAULT_REFERENCE_DISTANCE, reference_selector
+from ..pipeline.options import DEFAULTS
+from ..pipeline.reference import reference_selector
 from ..pipeline.tracking import describe_tracks
+from .comfy_env import device, folders, progress, toasts
 from .face_model_nodes import FACE_MODEL
 from .tensors import frames_to_image, image_to_frames
 from .widgets import (FACE_SELECTOR, FRAMES, ORDER, REFERENCE_DISTANCE, TRACK_FACES, facedetection_widget, gender_widget,
                       index_widget)
+
+log = logging.getLogger("faceswap_v3")
 
 FACES = "FSV3_FACES"
 
@@ -31,7 +36,7 @@ class DetectFaces:
 
     @classmethod
     def INPUT_TYPES(cls):
-        store = comfy_env.model_store()
+        store = folders.model_store()
         return {
             "required": {
                 "image": FRAMES,
@@ -51,20 +56,20 @@ class DetectFaces:
             },
         }
 
-    def detect(self, image, facedetection, detection_face_order, detect_gender, faces_index, face_selector="index",
-               reference_distance=DEFAULT_REFERENCE_DISTANCE, reference_image=None, reference_face_model=None,
-               track_faces=False):
+    def detect(self, image, facedetection, detection_face_order, detect_gender, faces_index,
+               face_selector=DEFAULTS["face_selector"], reference_distance=DEFAULTS["reference_distance"],
+               reference_image=None, reference_face_model=None, track_faces=DEFAULTS["track_faces"]):
         frames = image_to_frames(image)
         request = AnalysisRequest(facedetection=facedetection, detection_face_order=detection_face_order,
                                   detect_gender=detect_gender, faces_index=faces_index)
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
+        models = SwapModels(store=folders.model_store(), device=device.model_device())
         reference = reference_selector(face_selector, reference_distance,
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
                                        reference_face_model, request, models)
         face_set = analyze_batch(frames, request, models.store, models.device,
-                                 after_frame=comfy_env.frame_progress(len(frames)))
+                                 after_frame=progress.frame_progress(len(frames)))
         if reference is not None:
-            face_set = FaceSet(request, face_set.frames,
+            face_set = FaceSet(request, face_set.first_frame,
                                [reference.apply(rgb, a, models) for rgb, a in zip(frames, face_set.analyses)])
         if track_faces:
             face_set.analyses = list(track_analyses(face_set.analyses))
@@ -77,15 +82,15 @@ class DetectFaces:
                     f"faces_index asks for {', '.join(map(str, selection.missing))} but only "
                     f"{selection.available} face(s) found")))
         for message in warnings:
-            comfy_env.log.warning("Faceswap V3: %s", message)
-        comfy_env.show_warnings(warnings)
+            log.warning("Faceswap V3: %s", message)
+        toasts.show_warnings(warnings)
         info = face_set.summary()
         if reference is not None:
             matched = [sum(f is not None for f in a.selection.picked) for a in face_set.analyses]
             info += f"; reference mode: faces matched per frame: {', '.join(map(str, matched[:16]))}" \
                     f"{' ...' if len(matched) > 16 else ''}"
         if track_faces:
-            info += "".join(f"\nframe {i}: {describe_tracks(a.tracks, a.selection.requested)}"
+            info += "".join(f"\nframe {i}: {describe_tracks(a.tracks, a.selection.labels)}"
                             for i, a in enumerate(face_set.analyses))
-        comfy_env.log.info("DetectFaces: %s", info)
+        log.info("DetectFaces: %s", info)
         return (face_set, frames_to_image(previews), info)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..pipeline.analysis import AnalysisRequest
 from ..pipeline.errors import BadInput
 from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.face_model import (FACE_MODELS_FOLDER, FaceModel, build_face_model, collect_faces, face_model_path,
                                    load_face_model, save_face_model)
-from . import comfy_env
 from ..pipeline.models.locate import find_file
+from .comfy_env import device, folders, progress
 from .tensors import image_to_frames
 from .widgets import COMPUTE_METHOD, ORDER, facedetection_widget, gender_widget, index_widget
+
+log = logging.getLogger("faceswap_v3")
 
 FACE_MODEL = "FSV3_FACE_MODEL"
 PHOTO_INPUTS = ("images", "images_2", "images_3")
@@ -30,7 +34,7 @@ class BuildFaceModel:
 
     @classmethod
     def INPUT_TYPES(cls):
-        store = comfy_env.model_store()
+        store = folders.model_store()
         photo = ("IMAGE", {"tooltip": "Photos of the person (a batch: every frame is used)."})
         model = (FACE_MODEL, {"tooltip": "A face model to pool in (its faces count one by one)."})
         return {
@@ -50,14 +54,15 @@ class BuildFaceModel:
         if not any(frames for _, frames in photos) and not models_in:
             raise BadInput("Build Face Model got no photos: connect at least one image (or a face model)")
         request = AnalysisRequest(facedetection, detection_face_order, detect_gender, faces_index)
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
-        faces, warnings = collect_faces(photos, request, models)
+        models = SwapModels(store=folders.model_store(), device=device.model_device())
+        faces, warnings = collect_faces(photos, request, models,
+                                        progress.frame_progress(sum(len(frames) for _, frames in photos)))
         if not faces and not models_in:
             raise BadInput("Build Face Model found no face to use: " + "; ".join(warnings[:8]))
         face_model = build_face_model(faces, compute_method, models_in)
         info = "; ".join([face_model.describe(), *warnings])
         for warning in warnings:
-            comfy_env.log.warning("Build Face Model: %s", warning)
+            log.warning("Build Face Model: %s", warning)
         return (face_model, info)
 
 
@@ -82,16 +87,16 @@ class SaveFaceModel:
         }
 
     def save(self, face_model: FaceModel, face_model_name: str, overwrite: bool):
-        folder = comfy_env.model_store().dirs(FACE_MODELS_FOLDER)[0]
+        folder = folders.model_store().dirs(FACE_MODELS_FOLDER)[0]
         path = save_face_model(face_model, face_model_path(folder, face_model_name), overwrite)
-        comfy_env.log.info("saved %s to %s", face_model.describe(), path)
+        log.info("saved %s to %s", face_model.describe(), path)
         return {"ui": {"text": [str(path)]}, "result": (str(path),)}
 
 
 def _face_model_file(name: str):
     if not name or name != name.replace("\\", "/").rsplit("/", 1)[-1]:
         raise BadInput(f"face model {name!r} is not a file name in models/{FACE_MODELS_FOLDER}")
-    dirs = comfy_env.model_store().dirs(FACE_MODELS_FOLDER)
+    dirs = folders.model_store().dirs(FACE_MODELS_FOLDER)
     found = find_file(name, dirs)
     if found is None:
         raise BadInput(f"face model {name} not found (looked in: {', '.join(str(d) for d in dirs)})")
@@ -109,7 +114,7 @@ class LoadFaceModel:
 
     @classmethod
     def INPUT_TYPES(cls):
-        files = comfy_env.model_store().available(FACE_MODELS_FOLDER, (".safetensors",))
+        files = folders.model_store().available(FACE_MODELS_FOLDER, (".safetensors",))
         return {"required": {"face_model": (files, {"tooltip": "A .safetensors face model in models/reactor/faces."})}}
 
     @classmethod

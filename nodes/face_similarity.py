@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from . import comfy_env
+import logging
+
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
 from ..pipeline.errors import BadInput
 from ..pipeline.job import source_embeddings
 from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.similarity import cosine_similarity
+from .comfy_env import device, folders
 from .face_model_nodes import FACE_MODEL
 from .tensors import image_to_frames
 from .widgets import ORDER, facedetection_widget
+
+log = logging.getLogger("faceswap_v3")
 
 
 class FaceSimilarity:
@@ -26,7 +30,7 @@ class FaceSimilarity:
 
     @classmethod
     def INPUT_TYPES(cls):
-        store = comfy_env.model_store()
+        store = folders.model_store()
         return {
             "required": {
                 "image_b": ("IMAGE", {"tooltip": "The image (or frames) to compare with the reference face."}),
@@ -51,12 +55,12 @@ class FaceSimilarity:
             if len(requests[-1].indexes) != 1:
                 raise BadInput(f"{name} takes one face index, such as \"0\"; got {text!r}")
         request_a, request_b = requests
-        models = SwapModels(store=comfy_env.model_store(), device=comfy_env.model_device())
+        models = SwapModels(store=folders.model_store(), device=device.model_device())
         if face_model_a is not None:
             reference = face_model_a.embedding
         else:
             rgb = image_to_frames(image_a)[0]
-            face_set = FaceSet(request_a, [rgb], [analyze_image(rgb, request_a, models.store, models.device)])
+            face_set = FaceSet(request_a, rgb, [analyze_image(rgb, request_a, models.store, models.device)])
             reference = next(iter(source_embeddings(face_set, models, "image_a").values()))
         recognizer = models.recognizer()
         values = []
@@ -64,5 +68,5 @@ class FaceSimilarity:
             face = analyze_image(rgb, request_b, models.store, models.device).selection.picked[0]
             values.append(float("nan") if face is None else cosine_similarity(recognizer.embed(rgb, face), reference))
         info = "face similarity: " + ", ".join("no face" if v != v else f"{v:.3f}" for v in values)
-        comfy_env.log.info("Face Similarity: %s", info)
+        log.info("Face Similarity: %s", info)
         return (values, info)

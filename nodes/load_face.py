@@ -1,19 +1,27 @@
-"""LoadFace: an image from ComfyUI's input folder, a URL, a file path or base64 text -> IMAGE."""
+"""LoadFace: an image from ComfyUI's input folder, a URL, a file path or base64 text -> IMAGE.
+
+Workflows are shared files, so the widgets are untrusted: URLs must resolve to public addresses (unless
+FACESWAP_V3_ALLOW_PRIVATE_URLS=1), paths must lie in ComfyUI's input/output/temp folders or a folder
+listed in FACESWAP_V3_IMAGE_FOLDERS, and no error quotes what was read."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-from . import comfy_env
-from ..pipeline.images import load_image, read_image_file
+from ..net.image_reference import is_inside, load_image
+from ..net.url_guard import user_url_policy
+from ..pipeline.errors import BadInput
+from ..pipeline.images import read_image_file
+from .comfy_env import folders
+from .image_folders import allowed_image_folders, outside_message
 from .tensors import frames_to_image
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 def _input_files() -> list[str]:
-    folder = comfy_env.input_directory()
+    folder = folders.input_directory()
     if folder is None or not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
@@ -53,8 +61,8 @@ class LoadFace:
             return True
         if not image:
             return "no photo chosen: pick an image in image (or upload one), or fill url_or_path_or_base64"
-        path = comfy_env.annotated_input_path(image)
-        if path is None or not path.is_file():
+        path = _picked_file(image)
+        if path is None:
             return (f"image {_quoted(image)} is not a file in the input folder: pick an image (or upload one), "
                     "or fill url_or_path_or_base64")
         return True
@@ -64,9 +72,9 @@ class LoadFace:
         """What ComfyUI compares to decide whether to load again: a file's content hash (so a file
         overwritten under the same name is re-read), else the URL or base64 text itself."""
         reference = (url_or_path_or_base64 or "").strip()
-        path = _existing_file(reference) if reference else comfy_env.annotated_input_path(image or "")
-        if path is not None and path.is_file():
-            return hashlib.sha256(path.read_bytes()).hexdigest()
+        path = _existing_file(reference) if reference else _picked_file(image or "")
+        if path is not None:
+            return _file_digest(path)
         if len(reference) > 512:  # base64 text: its digest is enough to compare
             return hashlib.sha256(reference.encode()).hexdigest()
         return reference or f"missing input file {image!r}"
@@ -74,15 +82,40 @@ class LoadFace:
     def load(self, image=None, url_or_path_or_base64=""):
         reference = (url_or_path_or_base64 or "").strip()
         if reference:
-            rgb = load_image(reference, f"Load Face url_or_path_or_base64 {_quoted(reference)}")
+            rgb = load_image(reference, f"Load Face url_or_path_or_base64 {_quoted(reference)}", user_url_policy(),
+                             allowed_image_folders(), outside_message)
         else:
-            rgb = read_image_file(comfy_env.annotated_input_path(image), "LoadFace image")
+            path = _picked_file(image or "")
+            if path is None:
+                raise BadInput(f"Load Face image {_quoted(image or '')} is not a file in the input folder: pick an "
+                               "image (or upload one)")
+            rgb = read_image_file(path, "Load Face image")
         return (frames_to_image([rgb]),)
 
 
+def _picked_file(name: str) -> Path | None:
+    """The image widget's file: in ComfyUI's input (or annotated output/temp) folder, never outside."""
+    path = folders.annotated_input_path(name) if name else None
+    if path is None or not is_inside(path, folders.comfy_image_directories()) or not path.is_file():
+        return None
+    return path
+
+
 def _existing_file(reference: str) -> Path | None:
+    """The path widget's file when it is one Load Face may read."""
     try:
         path = Path(reference).expanduser()
-        return path if len(reference) < 4096 and path.is_file() else None
+        if len(reference) < 4096 and path.is_file() and is_inside(path, allowed_image_folders()):
+            return path
     except (OSError, ValueError):  # base64 text can be too long or odd for a path
-        return None
+        pass
+    return None
+
+
+def _file_digest(path: Path) -> str:
+    """A file's SHA-256, read in blocks (ComfyUI asks this before every run)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

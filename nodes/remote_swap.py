@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..pipeline.errors import BadInput
 from ..pipeline.images import decode_image, encode_image
 from ..pipeline.params import FaceswapParams
-from ..pipeline.remote.api_key import choose_key
-from ..pipeline.remote.client import FaceswapClient, RemoteCancelled, RemoteConfig
-from . import comfy_env
+from ..client.api_key import OFFICIAL_BASE_URL, OFFICIAL_STORAGE_URL, choose_key
+from ..client.segmind_client import FaceswapClient, RemoteCancelled, RemoteConfig
+from .comfy_env import cancel, progress, toasts
 from .all_in_one import api_widgets
 from .tensors import frames_to_image, image_to_frames
 
-DEFAULT_BASE_URL = "https://api.segmind.com"
-DEFAULT_STORAGE_URL = "https://workflows-api.segmind.com"
+log = logging.getLogger("faceswap_v3")
+# A result frame becomes a float32 IMAGE of 12 bytes per pixel: 40 MP (an 8K frame is 33 MP) is 480 MB.
+MAX_RESULT_PIXELS = 40_000_000
 
 
 class SegmindRemoteSwap:
@@ -41,7 +44,7 @@ class SegmindRemoteSwap:
                     "default": "upload",
                     "tooltip": "How IMAGE inputs reach the API: uploaded to Segmind's asset storage and sent as "
                                "URLs (as the API documents), or inlined as base64 in the request."}),
-                "base_url": ("STRING", {"default": DEFAULT_BASE_URL,
+                "base_url": ("STRING", {"default": OFFICIAL_BASE_URL,
                                         "tooltip": "The API's address; point it at a local server to use it."}),
             },
             "optional": {
@@ -50,7 +53,7 @@ class SegmindRemoteSwap:
                                                     "per frame."}),
                 "source_url": ("STRING", {"default": "", "tooltip": "Instead of source_img: an image URL."}),
                 "target_url": ("STRING", {"default": "", "tooltip": "Instead of target_img: an image URL."}),
-                "storage_url": ("STRING", {"default": DEFAULT_STORAGE_URL,
+                "storage_url": ("STRING", {"default": OFFICIAL_STORAGE_URL,
                                            "tooltip": "Where IMAGE inputs are uploaded with image_transport=upload."}),
                 "api_key": ("STRING", {"default": "",
                                        "tooltip": "Better left empty: set SEGMIND_API_KEY instead. A key typed here "
@@ -59,22 +62,22 @@ class SegmindRemoteSwap:
         }
 
     def swap(self, mode, image_transport, base_url, source_img=None, target_img=None, source_url="",
-             target_url="", storage_url=DEFAULT_STORAGE_URL, api_key="", **api):
+             target_url="", storage_url=OFFICIAL_STORAGE_URL, api_key="", **api):
         params = FaceswapParams.from_mapping(api)
         warnings = []
         if (api_key or "").strip():
             warnings.append("the API key typed into SegmindRemoteSwap is saved in the workflow and in every PNG's "
                             "metadata; clear the api_key widget and set the SEGMIND_API_KEY environment variable")
-            comfy_env.warn(warnings[-1])
+            toasts.warn(warnings[-1])
         targets = self._target_frames(target_img, target_url)
-        base_url, storage_url = base_url.strip() or DEFAULT_BASE_URL, (storage_url or DEFAULT_STORAGE_URL).strip()
+        base_url, storage_url = base_url.strip() or OFFICIAL_BASE_URL, (storage_url or OFFICIAL_STORAGE_URL).strip()
         key = choose_key(base_url, storage_url, api_key)
         config = RemoteConfig(base_url=base_url, storage_url=storage_url, api_key=key.key, key_origins=key.origins,
                               key_withheld_hint=key.withheld_hint)
         if key.withheld_hint:
-            comfy_env.log.info("SegmindRemoteSwap: %s", key.withheld_hint)
-        on_poll, after_frame = comfy_env.job_progress(len(targets))
-        client = FaceswapClient(config, on_poll=on_poll, should_cancel=comfy_env.cancel_requested)
+            log.info("SegmindRemoteSwap: %s", key.withheld_hint)
+        on_poll, after_frame = progress.job_progress(len(targets))
+        client = FaceswapClient(config, on_poll=on_poll, should_cancel=cancel.cancel_requested)
         images = []
         with client:
             source = self._reference(client, "source", source_img, source_url, image_transport)
@@ -85,15 +88,16 @@ class SegmindRemoteSwap:
                 try:
                     result = client.swap_sync(payload) if mode == "sync" else client.swap_async(payload)
                 except RemoteCancelled:
-                    comfy_env.raise_if_interrupted()  # ComfyUI's own interruption, not an error
+                    cancel.raise_if_interrupted()  # ComfyUI's own interruption, not an error
                     raise
-                images.append(decode_image(result.image, "the API's result"))
+                images.append(decode_image(result.image, "the API's result (Remote Swap's MAX_RESULT_PIXELS)",
+                                           max_pixels=MAX_RESULT_PIXELS))
                 if after_frame:
                     after_frame(i)
-                comfy_env.raise_if_interrupted()
+                cancel.raise_if_interrupted()
         credits = client.remaining_credits
         if credits is not None:
-            comfy_env.log.info("Faceswap V3 API: %s credits left", credits)
+            log.info("Faceswap V3 API: %s credits left", credits)
         sizes = {image.shape for image in images}
         if len(sizes) > 1:
             raise BadInput(f"the API returned frames of different sizes ({sorted(sizes)}); they cannot form one batch")

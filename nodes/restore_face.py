@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 
-from . import comfy_env
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
 from ..pipeline.errors import BadInput
 from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.paste import frame_masks
 from ..pipeline.restore import restore_frames
+from .comfy_env import device, folders, progress
 from .detect_faces import FACES
 from .tensors import frames_to_image, image_to_frames, mask_to_array
 from .widgets import MASK, FIDELITY, FRAMES, INTERPOLATION, RESTORE_WEIGHT, face_restore_widget, facedetection_widget
@@ -25,7 +25,7 @@ class RestoreFace:
 
     @classmethod
     def INPUT_TYPES(cls):
-        store = comfy_env.model_store()
+        store = folders.model_store()
         return {
             "required": {
                 "image": FRAMES,
@@ -52,10 +52,10 @@ class RestoreFace:
         keeps = frame_masks(mask_to_array(mask), len(frames), frames[0].shape) if mask is not None else None
         if faces is not None and len(faces.analyses) != len(frames):
             raise BadInput(f"faces has {len(faces.analyses)} frames but image has {len(frames)}")
-        store = comfy_env.model_store()
-        models = SwapModels(store=store, device=comfy_env.model_device())
+        store = folders.model_store()
+        models = SwapModels(store=store, device=device.model_device())
         restorer = models.restorer(face_restore)
-        after_frame, on_step = comfy_env.step_progress(len(frames))
+        after_frame, on_step = progress.step_progress(len(frames))
         request = AnalysisRequest(facedetection=facedetection)
         out = []
         for i, rgb in enumerate(frames):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from . import comfy_env
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch
 from ..pipeline.errors import BadInput
 from ..pipeline.face_model import face_model_embeddings
 from ..pipeline.job import source_embeddings, swap_frames
 from ..pipeline.models.swap_models import SwapModels
+from ..pipeline.options import DEFAULTS
 from ..pipeline.selection import parse_indexes
 from ..pipeline.swap import SwapOptions
+from . import content_gate
+from .comfy_env import device, folders, progress, run_report
 from .detect_faces import FACES
 from .face_model_nodes import FACE_MODEL
 from .tensors import arrays_to_mask, frames_to_image, image_to_frames, mask_to_array
-from .widgets import (MASK, MASK_WIDGET_NAMES, PIXEL_BOOST, SWAP_OUTPUT_IS_LIST, SWAP_RETURN_NAMES, SWAP_RETURN_TYPES,
-                      index_widget, mask_options, mask_widgets, swap_model_widget, swap_output_tooltips)
+from .widgets import (CONTENT_CHECK, MASK, MASK_WIDGET_NAMES, MEASURE_SIMILARITY, PIXEL_BOOST, SWAP_OUTPUT_IS_LIST,
+                      SWAP_RETURN_NAMES, SWAP_RETURN_TYPES, index_widget, mask_options, mask_widgets,
+                      swap_model_widget, swap_output_tooltips)
 
 
 class SwapFaces:
@@ -30,7 +33,7 @@ class SwapFaces:
 
     @classmethod
     def INPUT_TYPES(cls):
-        store = comfy_env.model_store()
+        store = folders.model_store()
         return {
             "required": {
                 "target_image": ("IMAGE", {"tooltip": "The frames whose faces get replaced."}),
@@ -47,12 +50,15 @@ class SwapFaces:
                 "mask": MASK,
                 "source_face_model": (FACE_MODEL, {"tooltip": "Instead of source_faces/source_image: a face "
                                                               "model (Build or Load Face Model)."}),
+                "measure_similarity": MEASURE_SIMILARITY,
+                "content_check": CONTENT_CHECK,
             },
         }
 
     def swap(self, target_image, target_faces: FaceSet, swap_model, source_faces: FaceSet | None = None,
-             source_image=None, source_faces_index="0", source_face_model=None, pixel_boost="128x128", mask=None,
-             **mask_values):
+             source_image=None, source_faces_index=DEFAULTS["source_faces_index"], source_face_model=None,
+             pixel_boost=DEFAULTS["pixel_boost"], mask=None, measure_similarity=DEFAULTS["measure_similarity"],
+             content_check=DEFAULTS["content_check"], **mask_values):
         if source_faces is None and source_image is None and source_face_model is None:
             raise BadInput("SwapFaces needs source_faces or source_image (or source_face_model)")
         frames = image_to_frames(target_image)
@@ -61,8 +67,8 @@ class SwapFaces:
                            f"{len(frames)}; run DetectFaces on the same image")
         options = SwapOptions(pixel_boost, mask_options({k: mask_values[k] for k in MASK_WIDGET_NAMES
                                                           if k in mask_values}))
-        store = comfy_env.model_store()
-        models = SwapModels(store=store, device=comfy_env.model_device(), swapper_file=swap_model)
+        store = folders.model_store()
+        models = SwapModels(store=store, device=device.model_device(), swapper_file=swap_model)
         if source_face_model is not None:
             source_indexes = parse_indexes(source_faces_index, "source_faces_index")
             embeddings = face_model_embeddings(source_face_model, source_indexes)
@@ -73,11 +79,21 @@ class SwapFaces:
                                           "source_faces_index")
                 source_faces = analyze_batch(image_to_frames(source_image[:1]), request, store, models.device)
             embeddings = source_embeddings(source_faces, models)
-            source_indexes = list(source_faces.analyses[0].selection.requested)
-        # the target's requested values in first-seen order: its indexes, or its reference labels
-        target_indexes = list(dict.fromkeys(target_faces.analyses[0].selection.requested))
-        after_frame, on_step = comfy_env.step_progress(len(frames))
-        result = swap_frames(frames, target_faces.analyses, target_indexes, embeddings, source_indexes, models,
-                             after_frame=after_frame, options=options, mask=mask_to_array(mask), on_step=on_step)
-        return (frames_to_image(result.frames), comfy_env.report_run(result), arrays_to_mask(result.masks),
-                result.similarity_per_frame)
+            source_indexes = list(source_faces.analyses[0].selection.labels)
+        # the target's selection labels in first-seen order: its indexes, or its reference labels
+        target_indexes = list(dict.fromkeys(target_faces.analyses[0].selection.labels))
+        check = content_gate.node_check(content_check)
+        source = image_to_frames(source_image[:1])[0] if source_image is not None else None
+        blocked = content_gate.blocked_targets(check, source, frames) if check else {}
+        after_frame, on_step = progress.step_progress(len(frames))
+        if len(blocked) == len(frames):  # nothing may be swapped: no swap runs
+            result = content_gate.unswapped(frames)
+        else:
+            result = swap_frames(frames, target_faces.analyses, target_indexes, embeddings, source_indexes, models,
+                                 after_frame=after_frame, options=options, mask=mask_to_array(mask),
+                                 measure_similarity=measure_similarity, on_step=on_step)
+            if check:
+                blocked.update(content_gate.blocked_results(check, result, blocked))
+        image = content_gate.pass_through(frames_to_image(result.frames), target_image, result, blocked)
+        info = content_gate.with_check_note(run_report.report_run(result), content_check, check)
+        return image, info, arrays_to_mask(result.masks), result.similarity_per_frame

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from ..pipeline.detectors import detector_choices
-from ..pipeline.face_masks import DEFAULT_BLUR, DEFAULT_OCCLUDER, DEFAULT_PARSER, MASK_TYPE_CHOICES, REGION_IDS
+from ..pipeline.face_masks import REGION_IDS
 from ..pipeline.models.locate import find_file
 from ..pipeline.models.registry import DETECTOR_FILES, MODEL_FILES, OCCLUDER_FILES, PARSER_FILES
 from ..pipeline.models.store import ModelStore
 from ..pipeline.models.swap_models import DEFAULT_SWAPPER, MASK_FOLDER, SWAPPER_FOLDERS
-from ..pipeline.options import API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS, RESTORERS
-from ..pipeline.pixel_boost import BOOST_SIZES, DEFAULT_BOOST
+from ..pipeline.options import (API_DETECTORS, BOOST_SIZES, COMPUTE_METHODS, CONTENT_CHECK_SETTINGS, DEFAULTS,
+                                FACE_ORDERS, FACE_SELECTORS, GENDER_FILTERS, IMAGE_FORMATS, INTERPOLATIONS,
+                                MASK_TYPE_CHOICES, RESTORER_SUFFIXES, RESTORERS)
 
 
 def _with_local_files(registered: tuple[str, ...] | list[str], local: list[str]) -> list[str]:
@@ -48,7 +49,7 @@ def _mask_model_widget(store: ModelStore, registered: tuple[str, ...], default: 
                                                      "face_mask_types includes it." + _download_status(store, choices)})
 
 
-PIXEL_BOOST = (list(BOOST_SIZES), {"default": DEFAULT_BOOST,
+PIXEL_BOOST = (list(BOOST_SIZES), {"default": DEFAULTS["pixel_boost"],
                                    "tooltip": "Align and paste the face at this size, swapping its N x N interleaved "
                                               "sub-images of the model's size: sharper large faces, N x N model "
                                               "calls. 128x128 is the hosted API's behaviour; HyperSwap needs 256x256+."})
@@ -60,19 +61,22 @@ def mask_widgets(store: ModelStore) -> dict:
     """The face-mask widgets, in their saved order (after pixel_boost)."""
     return {
         "face_mask_types": (list(MASK_TYPE_CHOICES), {
-            "default": "box", "tooltip": "Masks that shape the pasted face, combined by minimum: box (feathered "
-                                         "rectangle), occlusion (XSeg: keeps hands, hair, glasses in front of the "
-                                         "face), region (BiSeNet: only the regions listed below)."}),
-        "face_mask_blur": ("FLOAT", {"default": DEFAULT_BLUR, "min": 0.0, "max": 0.5, "step": 0.01,
+            "default": DEFAULTS["face_mask_types"],
+            "tooltip": "Masks that shape the pasted face, combined by minimum: box (feathered rectangle), occlusion "
+                       "(XSeg: keeps hands, hair, glasses in front of the face), region (BiSeNet: only the regions "
+                       "listed below)."}),
+        "face_mask_blur": ("FLOAT", {"default": DEFAULTS["face_mask_blur"], "min": 0.0, "max": 0.5, "step": 0.01,
                                      "tooltip": "box: width of the feathered edge, as a fraction of the crop."}),
-        "face_mask_padding": ("STRING", {"default": "0",
+        "face_mask_padding": ("STRING", {"default": DEFAULTS["face_mask_padding"],
                                          "tooltip": "box: extra margin in percent of the crop, one value or four "
                                                     "(top,right,bottom,left), e.g. 0,0,10,0 spares the chin."}),
-        "face_mask_regions": ("STRING", {"default": "all",
+        "face_mask_regions": ("STRING", {"default": DEFAULTS["face_mask_regions"],
                                          "tooltip": "region: comma-separated, from " + ", ".join(REGION_IDS)
                                                     + "; or all."}),
-        "face_occluder_model": _mask_model_widget(store, OCCLUDER_FILES, DEFAULT_OCCLUDER, "XSeg occlusion model"),
-        "face_parser_model": _mask_model_widget(store, PARSER_FILES, DEFAULT_PARSER, "BiSeNet face parser"),
+        "face_occluder_model": _mask_model_widget(store, OCCLUDER_FILES, DEFAULTS["face_occluder_model"],
+                                                  "XSeg occlusion model"),
+        "face_parser_model": _mask_model_widget(store, PARSER_FILES, DEFAULTS["face_parser_model"],
+                                                "BiSeNet face parser"),
     }
 
 
@@ -84,15 +88,12 @@ def mask_options(values: dict):
     """MaskOptions from the mask widgets' values (missing ones at their defaults)."""
     from ..pipeline.face_masks import MaskOptions
 
-    return MaskOptions.from_widgets(values.get("face_mask_types", "box"), values.get("face_mask_blur", DEFAULT_BLUR),
-                                    values.get("face_mask_padding", "0"), values.get("face_mask_regions", "all"),
-                                    values.get("face_occluder_model", DEFAULT_OCCLUDER),
-                                    values.get("face_parser_model", DEFAULT_PARSER))
+    return MaskOptions.from_widgets(*(values.get(name, DEFAULTS[name]) for name in MASK_WIDGET_NAMES))
 
 
 def face_restore_widget(store: ModelStore | None) -> tuple:
     """store None: the API's values only (the remote node)."""
-    local = store.available("facerestore_models", (".pth", ".safetensors")) if store else []
+    local = store.available("facerestore_models", RESTORER_SUFFIXES) if store else []
     choices = _with_local_files(RESTORERS, local)
     return (choices, {"default": DEFAULTS["face_restore"],
                       "tooltip": "Restoration model run on each swapped face (models/facerestore_models)."
@@ -121,13 +122,13 @@ INTERPOLATION = (list(INTERPOLATIONS), {"default": DEFAULTS["interpolation"],
 
 def gender_widget(which: str = "") -> tuple:
     faces = f"{which} faces" if which else "faces"
-    return (list(GENDER_FILTERS), {"default": "no",
+    return (list(GENDER_FILTERS), {"default": DEFAULTS["detect_gender_input"],
                                    "tooltip": f"Keep only {faces} of this gender before indexing."})
 
 
 def index_widget(which: str = "") -> tuple:
     faces = f"{which} faces" if which else "faces"
-    return ("STRING", {"default": "0",
+    return ("STRING", {"default": DEFAULTS["input_faces_index"],
                        "tooltip": f"Which {faces} to pick, e.g. 0 or 0,2 (0 is the first in the face order)."})
 
 
@@ -147,22 +148,22 @@ LOCAL_IMAGE_QUALITY = (IMAGE_QUALITY[0], {
 BASE64 = ("BOOLEAN", {"default": DEFAULTS["base64"],
                       "tooltip": "The API's transport switch: the answer comes as base64 JSON instead of image bytes. "
                                  "The IMAGE output is the same either way."})
-FIDELITY = ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
+FIDELITY = ("FLOAT", {"default": DEFAULTS["codeformer_fidelity"], "min": 0.0, "max": 1.0, "step": 0.01,
                       "tooltip": "CodeFormer only: 0 = strongest restoration, 1 = closest to the input face."})
 
 
 # Issue 11: reference mode and face models (optional widgets, so API prompts saved before them still run).
-FACE_SELECTOR = (["index", "reference"], {
-    "default": "index",
+FACE_SELECTOR = (list(FACE_SELECTORS), {
+    "default": DEFAULTS["face_selector"],
     "tooltip": "index: pick target faces by the faces index (the API's behaviour). reference: swap every target "
                "face whose identity is within reference_distance of the reference (reference_image's face picked "
                "by the faces index, or reference_face_model), in every frame, whatever its position."})
 REFERENCE_DISTANCE = ("FLOAT", {
-    "default": 0.6, "min": 0.0, "max": 2.0, "step": 0.01,
+    "default": DEFAULTS["reference_distance"], "min": 0.0, "max": 2.0, "step": 0.01,
     "tooltip": "Reference mode: the largest ArcFace cosine distance (1 - similarity) at which a face counts as "
                "the reference's identity. 0.6 (similarity 0.4) as in FaceFusion; lower is stricter."})
-COMPUTE_METHOD = (["mean", "median"], {
-    "default": "mean",
+COMPUTE_METHOD = (list(COMPUTE_METHODS), {
+    "default": DEFAULTS["compute_method"],
     "tooltip": "How the faces' normed ArcFace embeddings become one identity: their mean, or the element-wise "
                "median (less swayed by one odd photo)."})
 # The swapping nodes' outputs (SwapFaces and the all-in-one): a new output only ever goes at the end.
@@ -177,10 +178,20 @@ def swap_output_tooltips(image: str) -> tuple[str, ...]:
             "the face similarity (and tracks) per frame, and the run's warnings.",
             "Where the swap (and restoration) changed each frame: the union of the paste weights, for inpainting or "
             "blending downstream.",
-            "Per frame: ArcFace cosine between the source identity and the swapped face as output "
-            "(the lowest when several were swapped; NaN where none was).")
-TRACK_FACES = ("BOOLEAN", {"default": False,
+            "Per frame, with measure_similarity on: ArcFace cosine between the source identity and the swapped "
+            "face as output (the lowest when several were swapped; NaN where none was). NaN when it is off.")
+TRACK_FACES = ("BOOLEAN", {"default": DEFAULTS["track_faces"],
                            "tooltip": "Batches of video frames: follow the faces picked in the first frame through "
                                       "the batch (box overlap and landmarks), so the same person stays swapped when "
                                       "the face order changes; a face lost for a few frames is taken back. Off: "
                                       "every frame is numbered afresh, as the API does."})
+MEASURE_SIMILARITY = ("BOOLEAN", {"default": DEFAULTS["measure_similarity"],
+                                  "tooltip": "Score every swapped face against the source identity (face_similarity "
+                                             "output, info): one more recognizer run per face. Off: "
+                                             "face_similarity is NaN and nothing extra runs."})
+CONTENT_CHECK = (list(CONTENT_CHECK_SETTINGS), {
+    "default": DEFAULTS["content_check"],
+    "tooltip": "on: the source, each target frame and each result pass the content check; a blocked frame comes "
+               "out unchanged (never black), with a warning. Needs an installed classifier (pip install nudenet, "
+               "or FaceFusion's nsfw_1/2/3.onnx in models/content_analyser/): nothing is ever downloaded or "
+               "installed for you; without one, info says so."})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import BadInput
+
 # facexlib's / CodeFormer's 5-point FFHQ template for 512 x 512 crops (restorers).
 FFHQ_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],
                      [201.26117, 371.41043], [313.08905, 371.15118]], dtype=np.float32)
@@ -35,8 +37,12 @@ def _similarity(landmarks: np.ndarray, template: np.ndarray) -> np.ndarray:
         transform = SimilarityTransform.from_estimate(source, template)
     else:  # scikit-image < 0.26
         transform = SimilarityTransform()
-        transform.estimate(source, template)
-    return transform.params[0:2, :].astype(np.float32)
+        if not transform.estimate(source, template):
+            raise _degenerate(landmarks)
+    params = getattr(transform, "params", None)  # a failed from_estimate has none
+    if params is None or not np.isfinite(params).all():
+        raise _degenerate(landmarks)
+    return params[0:2, :].astype(np.float32)
 
 
 def ffhq_matrix(landmarks: np.ndarray, size: int = 512) -> np.ndarray:
@@ -45,9 +51,14 @@ def ffhq_matrix(landmarks: np.ndarray, size: int = 512) -> np.ndarray:
 
     template = FFHQ_512 * (size / 512.0)
     matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, dtype=np.float32), template, method=cv2.LMEDS)
-    if matrix is None:
-        raise ValueError("could not align the face: its landmarks are degenerate")
+    if matrix is None or not np.isfinite(matrix).all():
+        raise _degenerate(landmarks)
     return matrix.astype(np.float32)
+
+
+def _degenerate(landmarks: np.ndarray) -> BadInput:
+    return BadInput(f"could not align the face with landmarks {np.round(np.asarray(landmarks), 1).tolist()}: they "
+                    "are degenerate (on one point or one line); pick another face index or another facedetection")
 
 
 def warp_crop(rgb: np.ndarray, matrix: np.ndarray, size: int, interpolation: int = 1) -> np.ndarray:

@@ -57,11 +57,45 @@ def analyze_image(rgb: np.ndarray, request: AnalysisRequest, store: ModelStore,
 
     with_gender: estimate gender and age even when the filter does not ask for it.
     """
+    _check_rgb(rgb)
+    detector = load_detector(request.facedetection, store, device)
+    return _analysis(rgb, detector.detect(rgb), f"{detector.name}: {detector.runs_on}", request, store, with_gender)
+
+
+def analyze_frames(frames: Iterable[np.ndarray], request: AnalysisRequest, store: ModelStore,
+                   device: str | None = None, batch: int = 1) -> Iterator[Analysis]:
+    """analyze_image on each frame, lazily; with batch > 1 and a detector that takes batches (the torch
+    ones), frames are detected batch at a time in one network call (on a GPU)."""
+    detector = load_detector(request.facedetection, store, device)
+    runs_on = f"{detector.name}: {detector.runs_on}"
+    batch = batch if hasattr(detector, "detect_batch") else 1
+    waiting: list[np.ndarray] = []
+    for rgb in frames:
+        waiting.append(_check_rgb(rgb))
+        if len(waiting) == batch:
+            yield from _analyses(waiting, detector, runs_on, request, store)
+            waiting = []
+    if waiting:
+        yield from _analyses(waiting, detector, runs_on, request, store)
+
+
+def _analyses(frames: list[np.ndarray], detector, runs_on: str, request: AnalysisRequest,
+              store: ModelStore) -> Iterator[Analysis]:
+    found = detector.detect_batch(frames) if len(frames) > 1 else [detector.detect(frames[0])]
+    for rgb, faces in zip(frames, found):
+        yield _analysis(rgb, faces, runs_on, request, store)
+
+
+def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise BadInput(f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    detector = load_detector(request.facedetection, store, device)
-    faces = detector.detect(rgb)
-    runs_on = [f"{detector.name}: {detector.runs_on}"]
+    return rgb
+
+
+def _analysis(rgb: np.ndarray, faces: list, detector_runs_on: str, request: AnalysisRequest, store: ModelStore,
+              with_gender: bool = False) -> Analysis:
+    """Gender where asked, then the API's order, gender filter and indexes."""
+    runs_on = [detector_runs_on]
     if faces and (with_gender or request.detect_gender != "no"):
         model = genderage_model(store)
         faces = model.annotate(rgb, faces)
@@ -78,7 +112,7 @@ class FaceSet:
     frames is not copied)."""
 
     request: AnalysisRequest
-    frames: list[np.ndarray]  # the first frame only
+    first_frame: np.ndarray
     analyses: list[Analysis]
 
     def summary(self) -> str:
@@ -98,7 +132,7 @@ def analyze_batch(frames: list[np.ndarray], request: AnalysisRequest, store: Mod
         analyses.append(analyze_image(rgb, request, store, device, with_gender))
         if after_frame:
             after_frame(i)
-    return FaceSet(request=request, frames=list(frames[:1]), analyses=analyses)
+    return FaceSet(request=request, first_frame=frames[0], analyses=analyses)
 
 
 def track_analyses(analyses: Iterable[Analysis]) -> Iterator[Analysis]:

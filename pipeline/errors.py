@@ -1,8 +1,22 @@
 """Errors a user can act on. The CLI maps BadInput to exit status 2 and the server to HTTP 400."""
 
 
+PUBLIC_MODULE = "faceswap_v3"
+
+
 class FaceswapError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    Every such class reports its module as the package (`faceswap_v3.BadInput`): ComfyUI names an
+    exception by module and class, and inside ComfyUI our module is the custom-node folder's path, so
+    its error views would otherwise read `/.../custom_nodes/<folder>.pipeline.errors.BadInput`."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__module__ = PUBLIC_MODULE
+
+
+FaceswapError.__module__ = PUBLIC_MODULE
 
 
 class BadInput(FaceswapError, ValueError):

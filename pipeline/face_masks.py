@@ -16,18 +16,13 @@ from typing import Callable
 import numpy as np
 
 from .errors import BadInput, ModelUnavailable
-from .onnx_session import active_provider, default_providers
+from .onnx_session import active_provider, fixed_dims, session_arguments
+from .options import DEFAULTS
 
 MASK_TYPES = ("box", "occlusion", "region")
-# ComfyUI's classic widgets have no multi-select: the face_mask_types widget offers every combination
-MASK_TYPE_CHOICES = ("box", "box+occlusion", "box+region", "box+occlusion+region", "occlusion", "region",
-                     "occlusion+region")
 # CelebAMask-HQ class ids of the BiSeNet parsers' 19 outputs (FaceFusion's face_mask_region_set)
 REGION_IDS = {"skin": 1, "left-eyebrow": 2, "right-eyebrow": 3, "left-eye": 4, "right-eye": 5, "glasses": 6,
               "nose": 10, "mouth": 11, "upper-lip": 12, "lower-lip": 13}
-DEFAULT_BLUR = 0.05
-DEFAULT_OCCLUDER = "xseg_1.onnx"
-DEFAULT_PARSER = "bisenet_resnet_34.onnx"
 XSEG_SIZE, BISENET_SIZE = 256, 512
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -75,11 +70,11 @@ def parse_padding(text) -> tuple[int, int, int, int]:
 @dataclass(frozen=True)
 class MaskOptions:
     types: tuple[str, ...] = ("box",)
-    blur: float = DEFAULT_BLUR
+    blur: float = DEFAULTS["face_mask_blur"]
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     regions: tuple[str, ...] = tuple(REGION_IDS)
-    occluder: str = DEFAULT_OCCLUDER
-    parser: str = DEFAULT_PARSER
+    occluder: str = DEFAULTS["face_occluder_model"]
+    parser: str = DEFAULTS["face_parser_model"]
 
     def __post_init__(self) -> None:
         parse_mask_types(self.types)
@@ -89,17 +84,19 @@ class MaskOptions:
             raise BadInput(f"face_mask_blur must be a number from 0 to 0.5, got {self.blur!r}")
 
     @classmethod
-    def from_widgets(cls, types: str = "box", blur: float = DEFAULT_BLUR, padding: str = "0",
-                     regions: str = "all", occluder: str = DEFAULT_OCCLUDER,
-                     parser: str = DEFAULT_PARSER) -> "MaskOptions":
+    def from_widgets(cls, types: str = DEFAULTS["face_mask_types"], blur: float = DEFAULTS["face_mask_blur"],
+                     padding: str = DEFAULTS["face_mask_padding"], regions: str = DEFAULTS["face_mask_regions"],
+                     occluder: str = DEFAULTS["face_occluder_model"],
+                     parser: str = DEFAULTS["face_parser_model"]) -> "MaskOptions":
         return cls(parse_mask_types(types), float(blur), parse_padding(padding), parse_regions(regions),
                    occluder, parser)
 
 
 @lru_cache(maxsize=32)
-def box_mask(size: int, blur: float = DEFAULT_BLUR, padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> np.ndarray:
+def box_mask(size: int, blur: float = DEFAULTS["face_mask_blur"],
+             padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> np.ndarray:
     """0 over a border of 10% of the crop plus padding% per side (top, right, bottom, left), 1 inside,
-    with a Gaussian ramp of blur * size; the defaults are exactly paste.feather_mask(size)."""
+    with a Gaussian ramp of blur * size; at the defaults, the mask every paste uses. Read-only: it is cached."""
     import cv2
 
     base = max(1, round(size * 0.1))
@@ -111,6 +108,7 @@ def box_mask(size: int, blur: float = DEFAULT_BLUR, padding: tuple[int, int, int
         k = max(3, round(size * blur)) | 1
         mask = cv2.GaussianBlur(mask, (2 * k + 1, 2 * k + 1), 0)
     mask[mask < 1e-3] = 0.0
+    mask.setflags(write=False)
     return mask
 
 
@@ -125,11 +123,11 @@ def _session(path: Path, what: str, expected: str, check: Callable[[list, list],
     import onnxruntime as ort
 
     try:
-        session = ort.InferenceSession(str(path), providers=default_providers())
+        session = ort.InferenceSession(str(path), **session_arguments("mask"))
     except Exception as exc:  # noqa: BLE001 - any load failure means an unusable file
         raise ModelUnavailable(f"{Path(path).name} is not a readable ONNX model ({exc})") from None
-    inputs = [tuple(d if isinstance(d, int) else None for d in i.shape) for i in session.get_inputs()]
-    outputs = [tuple(d if isinstance(d, int) else None for d in o.shape) for o in session.get_outputs()]
+    inputs = [fixed_dims(i.shape) for i in session.get_inputs()]
+    outputs = [fixed_dims(o.shape) for o in session.get_outputs()]
     if not check(inputs, outputs):
         raise ModelUnavailable(f"{Path(path).name} is not {what}: expected {expected}, got inputs {inputs} and "
                                f"outputs {outputs}".replace("None", "?"))

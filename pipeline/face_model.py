@@ -14,6 +14,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -21,10 +22,9 @@ from .analysis import AnalysisRequest, analyze_image
 from .errors import BadInput
 from .face import Face
 from .models.swap_models import SwapModels
-from .options import check_choice
+from .options import COMPUTE_METHODS, DEFAULTS, check_choice
 from .similarity import normed
 
-COMPUTE_METHODS = ("mean", "median")
 FACE_MODELS_FOLDER = "reactor/faces"  # ReActor's folder, so both packs list the same files
 EMBEDDINGS_KEY = "fsv3_embeddings"
 FORMAT = "faceswap_v3 face model 1"
@@ -43,7 +43,7 @@ REACTOR_LAYOUT: dict[str, tuple[tuple[int, ...], str]] = {
 }
 _GENDER_CODES = {"F": 0, "M": 1}  # insightface: argmax of [female, male]
 MAX_FILE_BYTES = 64 << 20  # a face model is a few kB per face; anything near this is not one
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}")  # used with fullmatch: "$" would let "name\n" through
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def reactor_fields_for(face: Face | None, embedding: np.ndarray) -> dict[str, np
     return fields
 
 
-def build_face_model(faces: list[tuple[str, np.ndarray, Face | None]], method: str = "mean",
+def build_face_model(faces: list[tuple[str, np.ndarray, Face | None]], method: str = DEFAULTS["compute_method"],
                      models: tuple[FaceModel, ...] | list[FaceModel] = ()) -> FaceModel:
     """One identity from (source description, normed embedding, face) triples and earlier face models,
     pooling every face's embedding. The first face (or model) supplies ReActor's non-embedding fields."""
@@ -114,7 +114,7 @@ def face_model_embeddings(model: FaceModel, source_indexes: list[int]) -> dict[i
 def face_model_path(folder: Path, name: str) -> Path:
     """folder/name.safetensors for a plain file name; anything that could leave the folder is refused."""
     stem = name[:-len(".safetensors")] if name.lower().endswith(".safetensors") else name
-    if not _NAME.match(stem) or stem in (".", "..") or ".." in stem:
+    if not _NAME.fullmatch(stem) or stem in (".", "..") or ".." in stem:
         raise BadInput(f"face model name {name!r} is not a plain file name; use letters, digits, spaces, "
                        "'_', '-' or '.', starting with a letter or digit (at most 100 characters)")
     return Path(folder) / f"{stem}.safetensors"
@@ -191,18 +191,24 @@ def load_face_model(path: Path) -> FaceModel:
                      sources=tuple(str(s) for s in sources), reactor_fields={**fields, "embedding": identity})
 
 
-def collect_faces(photos: list[tuple[str, list[np.ndarray]]], request: AnalysisRequest,
-                  models: SwapModels) -> tuple[list[tuple[str, np.ndarray, Face]], list[str]]:
+def collect_faces(photos: list[tuple[str, list[np.ndarray]]], request: AnalysisRequest, models: SwapModels,
+                  after_photo: Callable[[int], None] | None = None) -> tuple[list[tuple[str, np.ndarray, Face]],
+                                                                              list[str]]:
     """The picked faces of every frame of every named photo input, with their normed embeddings, and a
-    warning for each frame that lacks a picked face (skipped, so one bad photo does not sink the rest)."""
+    warning for each frame that lacks a picked face (skipped, so one bad photo does not sink the rest).
+    after_photo(k) is called once the k-th frame (counted over all inputs, from 0) is done."""
     recognizer = models.recognizer()
     faces, warnings = [], []
+    done = 0
     for name, frames in photos:
         for i, rgb in enumerate(frames):
             analysis = analyze_image(rgb, request, models.store, models.device, with_gender=True)
-            for index, face in zip(analysis.selection.requested, analysis.selection.picked):
+            for index, face in zip(analysis.selection.labels, analysis.selection.picked):
                 if face is None:
                     warnings.append(f"{name}[{i}]: no face {index} (found {analysis.selection.available}), skipped")
                 else:
                     faces.append((f"{name}[{i}] face {index}", recognizer.embed(rgb, face), face))
+            if after_photo is not None:
+                after_photo(done)
+            done += 1
     return faces, warnings

@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
+from .errors import BadInput
 from .face import Face
 
 T = TypeVar("T")
@@ -42,7 +43,8 @@ class LazyFrames(Sequence):
 
     decode(i) must give an RGB uint8 array of the declared shape (height, width, 3)."""
 
-    def __init__(self, count: int, shape: tuple[int, ...], decode: Callable[[int], np.ndarray], keep: int = 4) -> None:
+    def __init__(self, count: int, shape: tuple[int, ...], decode: Callable[[int], np.ndarray], keep: int = 9) -> None:
+        """keep: frames kept decoded; two detector batches (job.DETECT_BATCH) and the frame being swapped."""
         self.count, self.shape, self._decode, self._keep = count, tuple(shape), decode, keep
         self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -59,7 +61,8 @@ class LazyFrames(Sequence):
                 return self._kept[index]
         frame = self._decode(index)
         if frame.shape != self.shape:
-            raise ValueError(f"frame {index} decoded to shape {frame.shape}, expected {self.shape}")
+            raise BadInput(f"frame {index} decoded to shape {frame.shape}, but the batch's first frame is "
+                           f"{self.shape}; every frame of a batch must have the same size: resize the frames first")
         with self._lock:
             self._kept[index] = frame
             while len(self._kept) > self._keep:
@@ -89,7 +92,7 @@ class RestoreQueue:
                  on_face_restored: Callable[[int], None] | None = None) -> None:
         """on_face_restored(index): after each face of the frame pushed as index is restored."""
         if batch_faces < 1:
-            raise ValueError(f"batch_faces must be at least 1, got {batch_faces}")
+            raise BadInput(f"batch_faces must be a whole number of at least 1, got {batch_faces}")
         self.restore, self.batch_faces, self.on_face_restored = restore, batch_faces, on_face_restored
         self._waiting: list[tuple[int, np.ndarray, list[Face], tuple]] = []
 

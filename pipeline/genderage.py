@@ -8,18 +8,15 @@ import numpy as np
 
 from .errors import ModelUnavailable
 from .face import Face
-from .onnx_session import active_provider, default_providers
+from .onnx_session import active_provider, insightface_model
 
 
 class GenderAgeModel:
     def __init__(self, path: Path, providers: list[str] | None = None) -> None:
-        from insightface.model_zoo import Attribute, get_model
-
-        model = get_model(str(path), providers=providers or default_providers())
-        if not isinstance(model, Attribute) or model.taskname != "genderage":
-            raise ModelUnavailable(
-                f"{path} is not a gender/age model (expected genderage.onnx's interface: "
-                f"input [1,3,96,96], output [1,3])")
+        what = "a gender/age model (expected genderage.onnx's interface: input [1,3,96,96], output [1,3])"
+        model = insightface_model(path, "Attribute", what, providers, role="genderage")
+        if model.taskname != "genderage":
+            raise ModelUnavailable(f"{path} is not {what} (its task is {model.taskname})")
         model.prepare(ctx_id=0)
         self.model = model
         self.runs_on = f"onnxruntime:{active_provider(model.session)}"

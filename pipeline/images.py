@@ -1,5 +1,5 @@
 """Decoding user images into RGB uint8 arrays, safely: allowed formats only, EXIF rotation, 16-bit and
-palette modes, bombs, truncation; load_image: one entry point for a URL, a file path or base64 text."""
+palette modes, bombs, truncation; encoding results."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -17,6 +18,11 @@ from PIL import Image, ImageOps
 from .errors import BadInput
 
 MAX_PIXELS = 100_000_000
+MAX_FILE_BYTES = 256 * 1024 * 1024  # an image file read from disk
+MAX_SIDE = 32_768  # px, either side
+MAX_SIDE_RATIO = 50  # the longer side over the shorter: a 1 x 100,000,000 strip is no photo
+# What each output format can encode (WebP's format field is 14 bits; JPEG's is 16).
+OUTPUT_MAX_SIDE = {"webp": 16_383, "jpeg": 65_535, "png": MAX_SIDE}
 # The formats the API takes. Never let PIL guess among all its plugins: EPS/PS run Ghostscript, and
 # rarely used decoders (DDS, BLP, ...) raise what nobody expects.
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
@@ -36,27 +42,49 @@ class ImageHeader:
         return self.width * self.height
 
 
-def _open(data: bytes, what: str, formats: tuple[str, ...]) -> Image.Image:
-    if not data:
+def check_shape(width: int, height: int, what: str, max_pixels: int = MAX_PIXELS) -> None:
+    """BadInput unless width x height is within the pixel budget, MAX_SIDE and MAX_SIDE_RATIO."""
+    if width * height > max_pixels:
+        raise BadInput(f"{what} is {width}x{height} ({width * height / 1e6:.0f} MP); "
+                       f"the limit is {max_pixels / 1e6:.0f} MP, so scale it down first")
+    if max(width, height) > MAX_SIDE:
+        raise BadInput(f"{what} is {width}x{height}; each side may be at most {MAX_SIDE} px")
+    if max(width, height) > MAX_SIDE_RATIO * max(1, min(width, height)):
+        raise BadInput(f"{what} is {width}x{height}; the longer side may be at most {MAX_SIDE_RATIO} times the "
+                       "shorter")
+
+
+def check_output_size(width: int, height: int, image_format: str) -> None:
+    """BadInput when a result of width x height cannot be encoded as image_format (checked before a
+    job is queued, not after it ran)."""
+    limit = OUTPUT_MAX_SIDE[image_format]
+    if max(width, height) > limit:
+        raise BadInput(f"target_img is {width}x{height}, but image_format={image_format} cannot hold a side over "
+                       f"{limit} px; choose image_format=png or a smaller target")
+
+
+def _open(data: bytes | BinaryIO, what: str, formats: tuple[str, ...], max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """The image's header read (from bytes, or an open file: nothing past the header is read); no
+    error text quotes the data."""
+    if isinstance(data, bytes) and not data:
         raise BadInput(f"{what} is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=list(formats))
+            img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data, formats=list(formats))
     except Image.DecompressionBombError as exc:
         raise BadInput(f"{what} is too large to decode safely ({exc}); "
                        f"the limit is {MAX_PIXELS / 1e6:.0f} MP, so scale it down first") from None
     except Image.UnidentifiedImageError:
         names = _FORMAT_NAMES if formats == INPUT_FORMATS else ", ".join(formats)
-        raise BadInput(f"{what} is not an image in a format this API takes ({names}); "
-                       f"its first bytes are {data[:8]!r}") from None
+        raise BadInput(f"{what} is not an image in a format this API takes ({names})") from None
     except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on hostile bytes is the input's fault
         raise BadInput(f"{what} is corrupt or truncated: {_one_line(exc)}") from None
-    width, height = img.size
-    if width * height > MAX_PIXELS:
+    try:
+        check_shape(*img.size, what, max_pixels)
+    except BadInput:
         img.close()
-        raise BadInput(f"{what} is {width}x{height} ({width * height / 1e6:.0f} MP); "
-                       f"the limit is {MAX_PIXELS / 1e6:.0f} MP, so scale it down first")
+        raise
     return img
 
 
@@ -66,9 +94,10 @@ def probe_image(data: bytes, what: str = "image", formats: tuple[str, ...] = INP
         return ImageHeader(img.format, img.size[0], img.size[1])
 
 
-def decode_image(data: bytes, what: str = "image", formats: tuple[str, ...] = INPUT_FORMATS) -> np.ndarray:
+def decode_image(data: bytes, what: str = "image", formats: tuple[str, ...] = INPUT_FORMATS,
+                 max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode encoded image bytes into an (H, W, 3) RGB uint8 array, upright per EXIF."""
-    img = _open(data, what, formats)
+    img = _open(data, what, formats, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -87,15 +116,8 @@ def decode_image(data: bytes, what: str = "image", formats: tuple[str, ...] = IN
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
     """RGB uint8 from any mode: 16/32-bit grey scaled (not clipped to white), palette via its colours."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        values = np.asarray(img).astype(np.uint32)  # I holds 16-bit samples for PNG/TIFF grey images
-        grey = (np.clip(values, 0, 65535) // 257).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    if img.mode == "F":
-        values = np.asarray(img, dtype=np.float32)
-        scale = 255.0 if float(np.nanmax(values, initial=0.0)) <= 1.0 else 1.0
-        grey = np.clip(np.nan_to_num(values) * scale, 0, 255).round().astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _wide_grey_to_rgb(img)
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode != "RGB":
@@ -103,6 +125,27 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     pixels = np.asarray(img)
     img.close()
     return pixels if pixels.flags.writeable else pixels.copy()
+
+
+def _wide_grey_to_rgb(img: Image.Image, strip_rows: int = 256) -> np.ndarray:
+    """16/32-bit integer or float grey to RGB uint8, a strip of rows at a time: a 100 MP float image
+    never gets a full-size float copy. I holds 16-bit samples for PNG/TIFF grey images; F values up to
+    1.0 are taken as 0..1."""
+    width, height = img.size
+    floats = img.mode == "F"
+    scale = 1.0
+    if floats:
+        low, high = img.getextrema()
+        scale = 255.0 if high is not None and high <= 1.0 else 1.0
+    rgb = np.empty((height, width, 3), np.uint8)
+    for top in range(0, height, strip_rows):
+        values = np.asarray(img.crop((0, top, width, min(height, top + strip_rows))))
+        if floats:
+            grey = np.clip(np.nan_to_num(values.astype(np.float32)) * scale, 0, 255).round()
+        else:
+            grey = np.clip(values.astype(np.int64), 0, 65535) // 257
+        rgb[top:top + strip_rows] = grey.astype(np.uint8)[:, :, None]
+    return rgb
 
 
 def _one_line(exc: BaseException) -> str:
@@ -127,20 +170,22 @@ def base64_bytes(text: str, what: str = "image") -> bytes:
     return data
 
 
-def decode_base64_image(text: str, what: str = "image") -> np.ndarray:
-    """Decode a base64 string (optionally a data: URL) holding an encoded image."""
-    return decode_image(base64_bytes(text, what), what)
-
-
 def read_image_file(path: str | Path, what: str = "image") -> np.ndarray:
+    """Decode an image file, read whole only after its size and its header were checked."""
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"{what}: no file at {path}")
-    return decode_image(path.read_bytes(), f"{what} ({path.name})")
-
-
-def looks_like_url(text: str) -> bool:
-    return text.strip().lower().startswith(("http://", "https://"))
+    what = f"{what} ({path.name})"
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise BadInput(f"{what} is {size} bytes; the limit for an image file is {MAX_FILE_BYTES}")
+    with open(path, "rb") as file:
+        _open(file, what, INPUT_FORMATS).close()  # the header alone (PIL may close the file)
+    with open(path, "rb") as file:
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise BadInput(f"{what} is larger than the limit for an image file ({MAX_FILE_BYTES} bytes)")
+    return decode_image(data, what)
 
 
 def encode_image(rgb: np.ndarray, image_format: str = "png", quality: int = 95) -> bytes:
@@ -150,24 +195,3 @@ def encode_image(rgb: np.ndarray, image_format: str = "png", quality: int = 95) 
     options = {"quality": int(quality)} if image_format in ("jpeg", "webp") else {}
     Image.fromarray(rgb).save(out, format=pil_format, **options)
     return out.getvalue()
-
-
-def load_image(reference: str, what: str = "image") -> np.ndarray:
-    """Load an RGB uint8 image from an http(s) URL, a file path, or a base64 string (local use: a URL
-    may name any address, this machine's included)."""
-    from .http_fetch import fetch_image  # http_fetch decodes with this module
-
-    text = (reference or "").strip()
-    if not text:
-        raise BadInput(f"{what} is empty: give a URL, a file path or base64 image data")
-    if looks_like_url(text):
-        return fetch_image(text, what)
-    if len(text) < 4096 and Path(text).expanduser().is_file():
-        return read_image_file(Path(text).expanduser(), what)
-    if len(text) < 260 and ("/" in text or "\\" in text or "." in text[-6:]):
-        raise BadInput(f"{what}: no file at {text}")
-    try:
-        data = base64_bytes(text, what)
-    except BadInput:
-        raise BadInput(f"{what} is neither a URL, an existing file, nor valid base64") from None
-    return decode_image(data, what)

@@ -8,13 +8,14 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .analysis import Analysis, FaceSet, analyze_image, track_analyses
+from .analysis import Analysis, FaceSet, analyze_frames, analyze_image, track_analyses
 from .errors import BadInput
 from .face import Face
 from .face_masks import MaskOptions
 from .face_model import FaceModel, face_model_embeddings
 from .frame_pipeline import RestoreFrames, RestoreQueue, frame_shapes, read_ahead
 from .models.swap_models import SwapModels
+from .options import DEFAULTS
 from .params import FaceswapParams
 from .paste import frame_masks
 from .pixel_boost import check_boost, parse_pixel_boost
@@ -22,17 +23,20 @@ from .reference import ReferenceSelector
 from .restore import restore_frames
 from .selection import pair_indexes, require_all
 from .similarity import cosine_similarity, frame_similarity
-from .swap import SwapOptions, swap_face
+from .swap import SwapOptions, swap_frame
+from .threads import thread_budget
 from .tracking import describe_tracks
 
 log = logging.getLogger("faceswap_v3")
+DETECT_BATCH = 4  # frames per detector call on a GPU (torch detectors)
 
 
 @dataclass
 class FaceswapResult:
     frames: list[np.ndarray]
     warnings: list[str] = field(default_factory=list)
-    # per frame, the ArcFace cosine between each swapped face (as output) and its source identity
+    # per frame, the ArcFace cosine between each swapped face (as output) and its source identity;
+    # empty when measure_similarity was off
     face_similarities: list[list[float]] = field(default_factory=list)
     masks: list[np.ndarray] = field(default_factory=list)  # per frame: float32 (H, W), the union of paste weights
     tracks: list[str] = field(default_factory=list)  # with track_faces: per frame, which face each track swapped
@@ -41,6 +45,9 @@ class FaceswapResult:
 
     @property
     def similarity_per_frame(self) -> list[float]:
+        """One value per frame; NaN for every frame when the similarity was not measured."""
+        if not self.face_similarities:
+            return [float("nan")] * len(self.frames)
         return [frame_similarity(values) for values in self.face_similarities]
 
 
@@ -51,23 +58,31 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
         raise BadInput(f"no face found in the {what}; use a photo where a face is clearly visible")
     faces = require_all(selection, "source", source.request.index_name)
     recognizer = models.recognizer()
-    rgb = source.frames[0]
-    return {index: recognizer.embed(rgb, face) for index, face in zip(selection.requested, faces)}
+    rgb = source.first_frame
+    return {index: recognizer.embed(rgb, face) for index, face in zip(selection.labels, faces)}
+
+
+def embed_source(source_rgb: np.ndarray, params: FaceswapParams, models: SwapModels) -> dict[int, np.ndarray]:
+    """The embeddings of the source faces the parameters pick, keyed by source index."""
+    request = params.source_request
+    return source_embeddings(FaceSet(request, source_rgb, [analyze_image(source_rgb, request, models.store,
+                                                                          models.device)]), models)
 
 
 def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
                 embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
                 restore: RestoreFrames | None = None,
                 after_frame: Callable[[int], None] | None = None, options: SwapOptions | None = None,
-                mask: np.ndarray | None = None, measure_similarity: bool = True,
+                mask: np.ndarray | None = None, measure_similarity: bool = False,
                 restore_batch: int = 1, on_step: Callable[[int, int, int], None] | None = None) -> FaceswapResult:
     """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
     as it comes); frames without the asked-for faces pass through with a warning. Swapped frames are
     restored restore_batch faces per call of restore (frames, faces per frame, masks per frame) -> frames.
 
-    target_indexes: what the selections' requested values are (target face indexes, or reference labels
-    in reference mode); each picked face gets the source its requested value pairs with.
+    target_indexes: what the selections' labels are (target face indexes, or reference labels in
+    reference mode); each picked face gets the source its label pairs with.
     options: pixel boost and face masks; mask: the user's (H, W) or (B, H, W) 0..1 mask, 0 = never change.
+    measure_similarity: embed every swapped face (one recognizer call each) for face_similarities.
     on_step(frame, done, total): progress inside a frame, one step per face swapped and per face
     restored (called with done=0 first); after_frame(i) after each frame."""
     source_of = {t: s for s, t in pair_indexes(source_indexes, target_indexes)}
@@ -106,10 +121,10 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
     for i, (analysis, rgb) in enumerate(zip(analyses, frames)):  # analysis first: it decodes a lazy frame
         detectors_ran += [where for where in analysis.runs_on if where not in detectors_ran]
         selection = analysis.selection
-        pairs = [(face, embeddings[source_of[t]]) for t, face in zip(selection.requested, selection.picked)
+        pairs = [(face, embeddings[source_of[t]]) for t, face in zip(selection.labels, selection.picked)
                  if face is not None]
         if analysis.tracks:
-            result.tracks.append(f"frame {i}: {describe_tracks(analysis.tracks, selection.requested)}")
+            result.tracks.append(f"frame {i}: {describe_tracks(analysis.tracks, selection.labels)}")
         if selection.missing:
             prefix = f"frame {i}: " if len(frames) > 1 or analysis.tracks else ""
             missing = ", ".join(map(str, selection.missing))
@@ -125,10 +140,7 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
         swapped[i], steps_done[i] = pairs, 0
         if on_step:
             on_step(i, 0, steps(pairs))
-        out = rgb.copy() if pairs else rgb
-        for face, embedding in pairs:  # face by face: the same pixels as swap_frame, with progress and Cancel
-            swap_face(out, face, swapper.latent(embedding), swapper, boost, masker, keep, coverage)
-            step(i)
+        out = swap_frame(rgb, pairs, swapper, boost, masker, keep, coverage, on_face=lambda: step(i))
         result.masks.append(coverage)
         result.faces_swapped.append(len(pairs))
         finish(restoring.push(i, out, [face for face, _ in pairs], (keep, coverage)))
@@ -137,7 +149,7 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
     return result
 
 
-def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = 0.5,
+def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = DEFAULTS["codeformer_fidelity"],
                  batch_faces: int = 1) -> RestoreFrames | None:
     """The restore step the parameters ask for, or None when face_restore_weight is 0 (nothing loads).
     It restores the swapped frames it is given in place (they are the swap's own copies)."""
@@ -158,7 +170,8 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
                  on_step: Callable[[int, int, int], None] | None = None, *,
                  source_model: FaceModel | None = None, reference: ReferenceSelector | None = None,
                  masks: MaskOptions | None = None, mask: np.ndarray | None = None,
-                 measure_similarity: bool = True, track_faces: bool = False, pipelined: bool = True) -> FaceswapResult:
+                 track_faces: bool = False, pipelined: bool | None = None,
+                 embeddings: dict[int, np.ndarray] | None = None) -> FaceswapResult:
     """The API's job on one source image and one or more target frames.
 
     on_step: progress inside a frame (see swap_frames). source_model: a face model as the identity instead
@@ -168,25 +181,29 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
     numbering every frame afresh. pipelined: analyse frame k+1 on a worker thread while frame k is
     swapped, and restore as many faces per call as the restorer takes well; False runs every stage
     strictly one after another, one face per restorer call (same frames where the restorer's batch
-    is one face, as on the CPU)."""
+    is one face, as on the CPU); None: overlapped where it wins (threads.py: on a GPU, or a CPU with
+    cores for both stages). params.measure_similarity: score every swapped face (see swap_frames).
+    embeddings: the source's, already computed by embed_source (a worker's cache), instead of source_rgb."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
     sizes = frame_shapes(target_frames)
     if len(sizes) > 1:
         raise BadInput(f"the target frames differ in size ({', '.join(f'{s[1]}x{s[0]}' for s in sorted(sizes))}); "
                        "resize them to one size first")
-    source_request, target_request = params.source_request, params.target_request
+    on_gpu = models.on_gpu
+    if pipelined is None:
+        pipelined = thread_budget().overlap(on_gpu)
+    target_request = params.target_request
     source_indexes = list(params.source_indexes)
     pair_indexes(source_indexes, list(params.target_indexes))
-    if source_model is not None:
+    if embeddings is None and source_model is not None:
         embeddings = face_model_embeddings(source_model, source_indexes)
-    else:
-        source = FaceSet(source_request, [source_rgb],
-                         [analyze_image(source_rgb, source_request, models.store, models.device)])
-        embeddings = source_embeddings(source, models)
+    elif embeddings is None:
+        embeddings = embed_source(source_rgb, params, models)
     batch_faces = models.restorer(params.face_restore).batch_size if pipelined and params.face_restore_weight else 1
     restore = make_restore(models, params, batch_faces=batch_faces)
-    analyses = (analyze_image(frame, target_request, models.store, models.device) for frame in target_frames)
+    analyses = analyze_frames(target_frames, target_request, models.store, models.device,
+                              DETECT_BATCH if on_gpu else 1)
     target_indexes = list(params.target_indexes)
     if reference is not None:
         analyses = (reference.apply(frame, a, models) for frame, a in zip(target_frames, analyses))
@@ -198,6 +215,6 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
     options = SwapOptions(params.pixel_boost, masks or MaskOptions())
     try:
         return swap_frames(target_frames, analyses, target_indexes, embeddings, source_indexes, models, restore,
-                           after_frame, options, mask, measure_similarity, batch_faces, on_step)
+                           after_frame, options, mask, params.measure_similarity, batch_faces, on_step)
     finally:
         analyses.close()  # on Cancel or an error: the worker stops after the frame it is on

@@ -1,6 +1,6 @@
 """Swapper models through onnxruntime, their interface recognised from the ONNX graph:
 
-- inswapper_128 (and fp16) and ReSwapper 128/256: target [N,3,S,S] RGB in 0..1, source [N,512] latent =
+- inswapper_128 (and its fp16 variant, whatever its tensors' dtypes) and ReSwapper 128/256: target [N,3,S,S] RGB in 0..1, source [N,512] latent =
   the normed ArcFace embedding times the graph's [512,512] emap (its last initializer), renormalised
   (insightface's INSwapper); output RGB 0..1.
 - HyperSwap 1a/1b/1c 256: target [N,3,256,256] RGB in -1..1, source [N,512] = the normed embedding itself
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelUnavailable
-from .onnx_session import active_provider, default_providers
+from .io_binding import run_tiles_bound
+from .onnx_session import active_provider, fixed_dims, session_arguments
 
 CROP_SIZE = 128  # inswapper_128's crop
 EMAP_SIZES = (128, 256)
@@ -36,10 +37,6 @@ class SwapperInterface:
     signed: bool
     uses_emap: bool
     batch_dynamic: bool
-
-
-def _dims(shape) -> tuple:
-    return tuple(d if isinstance(d, int) and d > 0 else None for d in shape)
 
 
 def recognise_interface(name: str, inputs: list[tuple[str, tuple]], outputs: list[tuple[str, tuple]],
@@ -93,9 +90,9 @@ class OnnxSwapper:
             raise ModelUnavailable(f"{path.name} is not a readable ONNX model ({exc})") from None
         last = graph.initializer[-1] if graph.initializer else None
         has_emap = last is not None and tuple(last.dims) == (512, 512)
-        session = ort.InferenceSession(str(path), providers=providers or default_providers())
-        inputs = [(i.name, _dims(i.shape)) for i in session.get_inputs()]
-        outputs = [(o.name, _dims(o.shape)) for o in session.get_outputs()]
+        session = ort.InferenceSession(str(path), **session_arguments("swap", providers))
+        inputs = [(i.name, fixed_dims(i.shape)) for i in session.get_inputs()]
+        outputs = [(o.name, fixed_dims(o.shape)) for o in session.get_outputs()]
         self.interface = recognise_interface(path.name, inputs, outputs, has_emap)
         self.emap = numpy_helper.to_array(last).astype(np.float32) if self.interface.uses_emap else None
         self.session = session
@@ -108,6 +105,8 @@ class OnnxSwapper:
         self.name = path.name
         self.crop_size = self.interface.crop_size
         self.runs_on = f"onnxruntime:{active_provider(session)}"
+        # on CUDA, a fixed-batch model's tiles stay on the GPU between calls (io_binding.py)
+        self.io_device = "cuda" if active_provider(session) == "CUDAExecutionProvider" else None
 
     def latent(self, normed_embedding: np.ndarray) -> np.ndarray:
         """The source input for a normed ArcFace embedding: emap-transformed and renormalised, or as is."""
@@ -123,15 +122,10 @@ class OnnxSwapper:
         if self.interface.batch_dynamic:
             feed = {self.target_name: blob, self.source_name: np.repeat(source, len(blob), axis=0)}
             pred = self.session.run([self.output_name], feed)[0]
+        elif self.io_device is not None:
+            pred = run_tiles_bound(self.session, self.target_name, self.source_name, blob, source, self.io_device)
         else:
             pred = np.concatenate([self.session.run([self.output_name], {self.target_name: blob[i:i + 1],
                                                                          self.source_name: source})[0]
                                    for i in range(len(blob))])
         return output_to_crops(pred, self.interface.signed)
-
-    def swap_crop(self, aligned: np.ndarray, latent: np.ndarray) -> np.ndarray:
-        """aligned: RGB uint8 crop of the model's size; returns the swapped RGB uint8 crop."""
-        return self.swap_tiles(aligned[None], latent)[0]
-
-
-InSwapper = OnnxSwapper  # the name earlier code and tests use

@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, fields
 
 from .analysis import AnalysisRequest
 from .errors import BadInput
-from .pixel_boost import DEFAULT_BOOST, parse_pixel_boost
-from .options import (API_DETECTORS, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS, RESTORERS, check_choice,
-                      check_restore_weight, interpolation_flag)
+from .pixel_boost import parse_pixel_boost
+from .options import (API_DETECTORS, API_PARAMETERS, DEFAULTS, DETECTOR_FILE_SUFFIXES, EXTRA_DETECTORS, FACE_ORDERS,
+                      GENDER_FILTERS, IMAGE_FORMATS, RESTORER_SUFFIXES, RESTORERS, check_choice, check_restore_weight,
+                      interpolation_flag)
 from .selection import parse_indexes
 
 
@@ -26,7 +27,9 @@ class FaceswapParams:
     image_format: str = DEFAULTS["image_format"]
     image_quality: int = DEFAULTS["image_quality"]
     base64: bool = DEFAULTS["base64"]
-    pixel_boost: str = DEFAULT_BOOST  # an extension of the API (issue 10); left out of to_mapping at its default
+    pixel_boost: str = DEFAULTS["pixel_boost"]  # an extension (issue 10): left out of to_mapping at its default
+    # an extension (issue 17): embed each swapped face to score it against the source; off, no model call for it
+    measure_similarity: bool = DEFAULTS["measure_similarity"]
 
     def __post_init__(self) -> None:
         """Check every parameter, once; what later steps need converted is kept converted: target_indexes,
@@ -44,7 +47,7 @@ class FaceswapParams:
         check_choice("image_format", self.image_format, IMAGE_FORMATS)
         if self.facedetection not in API_DETECTORS and not self._is_extra_detector(self.facedetection):
             check_choice("facedetection", self.facedetection, API_DETECTORS)
-        if not self.face_restore.lower().endswith((".pth", ".safetensors")):
+        if not self.face_restore.lower().endswith(RESTORER_SUFFIXES):
             check_choice("face_restore", self.face_restore, RESTORERS)
         check_restore_weight(self.face_restore_weight)
         quality = self.image_quality
@@ -53,6 +56,8 @@ class FaceswapParams:
         if not isinstance(self.base64, bool):
             raise BadInput(f"base64 must be true or false, got {self.base64!r}")
         parse_pixel_boost(self.pixel_boost)
+        if not isinstance(self.measure_similarity, bool):
+            raise BadInput(f"measure_similarity must be true or false, got {self.measure_similarity!r}")
         self._keep("target_request", AnalysisRequest(self.facedetection, self.detection_face_order,
                                                      self.detect_gender_input, self.input_faces_index,
                                                      "input_faces_index", self.target_indexes))
@@ -65,9 +70,7 @@ class FaceswapParams:
 
     @staticmethod
     def _is_extra_detector(name: str) -> bool:
-        from .detectors import SCRFD_10G
-
-        return name == SCRFD_10G or name.lower().endswith(".onnx")
+        return name in EXTRA_DETECTORS or name.lower().endswith(DETECTOR_FILE_SUFFIXES)
 
     @classmethod
     def from_mapping(cls, values: dict) -> "FaceswapParams":
@@ -81,10 +84,11 @@ class FaceswapParams:
     def to_mapping(self) -> dict:
         """The API's parameters; extensions only when they differ from the hosted API's behaviour."""
         values = asdict(self)
-        if values["pixel_boost"] == DEFAULT_BOOST:
+        if values["pixel_boost"] == DEFAULTS["pixel_boost"]:
             del values["pixel_boost"]
+        if values["measure_similarity"] == DEFAULTS["measure_similarity"]:
+            del values["measure_similarity"]
         return values
 
 
-_TEXT_FIELDS = ("input_faces_index", "source_faces_index", "face_restore", "interpolation", "detection_face_order",
-                "facedetection", "detect_gender_input", "detect_gender_source", "image_format", "pixel_boost")
+_TEXT_FIELDS = tuple(name for name in (*API_PARAMETERS, "pixel_boost") if isinstance(DEFAULTS[name], str))

@@ -7,25 +7,10 @@ mask (a ComfyUI MASK, any batch) as the per-frame `keep` paste_crop takes (0 = t
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from .errors import BadInput
-
-
-@lru_cache(maxsize=8)
-def feather_mask(size: int, margin: float = 0.1, blur: float = 0.05) -> np.ndarray:
-    """A size x size float mask: 0 over a border of margin*size, 1 inside, with a blurred ramp."""
-    import cv2
-
-    mask = np.zeros((size, size), np.float32)
-    m = max(1, round(size * margin))
-    mask[m:size - m, m:size - m] = 1.0
-    k = max(3, round(size * blur)) | 1
-    mask = cv2.GaussianBlur(mask, (2 * k + 1, 2 * k + 1), 0)
-    mask[mask < 1e-3] = 0.0
-    return mask
+from .face_masks import box_mask
 
 
 def _support(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -60,7 +45,7 @@ def paste_crop(frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, interpol
     import cv2
 
     out = frame if in_place else frame.copy()
-    mask = feather_mask(crop.shape[0]) if mask is None else mask
+    mask = box_mask(crop.shape[0]) if mask is None else mask
     region = crop_region(matrix, _support(mask), frame.shape)
     if region is None:
         return out

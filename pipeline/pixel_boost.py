@@ -10,9 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import BadInput
-
-BOOST_SIZES = ("128x128", "256x256", "384x384", "512x512", "768x768", "1024x1024")
-DEFAULT_BOOST = "128x128"
+from .options import BOOST_SIZES
 
 
 def parse_pixel_boost(value: str) -> int:

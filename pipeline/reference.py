@@ -13,14 +13,10 @@ from .errors import BadInput
 from .face import Face
 from .face_model import FaceModel
 from .models.swap_models import SwapModels
-from .options import check_choice
+from .options import DEFAULTS, FACE_SELECTORS, check_choice
 from .selection import Selection, require_all
 
 log = logging.getLogger("faceswap_v3")
-FACE_SELECTORS = ("index", "reference")
-# FaceFusion's default for the same measure (1 - ArcFace cosine, inswapper's w600k recognizer): faces
-# closer than 0.6, i.e. cosine similarity above 0.4, count as the reference's identity.
-DEFAULT_REFERENCE_DISTANCE = 0.6
 
 
 @dataclass(frozen=True)
@@ -42,20 +38,20 @@ def check_reference_distance(value: float) -> float:
 def select_by_reference(candidates: Sequence[Face], embeddings: Sequence[np.ndarray],
                         references: Sequence[Reference], max_distance: float) -> Selection:
     """Each candidate whose cosine distance to its nearest reference is at most max_distance, grouped by
-    reference in reference order (candidate order inside a group). requested holds each picked face's
+    reference in reference order (candidate order inside a group). labels holds each picked face's
     reference label; a reference nothing matches appears once with None, so it is reported as missing."""
     refs = np.stack([r.embedding for r in references]).astype(np.float32)
     faces = np.stack(embeddings).astype(np.float32) if len(candidates) else np.zeros((0, refs.shape[1]), np.float32)
     distances = 1.0 - faces @ refs.T  # [candidates, references]
     nearest = distances.argmin(axis=1)
-    requested, picked, unmatched = [], [], []
+    labels, picked, unmatched = [], [], []
     for k, reference in enumerate(references):
         matches = [c for c in range(len(candidates)) if nearest[c] == k and distances[c, k] <= max_distance]
         if matches:
-            requested += [reference.label] * len(matches)
+            labels += [reference.label] * len(matches)
             picked += [candidates[c] for c in matches]
         else:
-            requested.append(reference.label)
+            labels.append(reference.label)
             picked.append(None)
             if len(candidates):
                 unmatched.append(f"{reference.label} (closest {distances[:, k].min():.2f})")
@@ -64,7 +60,7 @@ def select_by_reference(candidates: Sequence[Face], embeddings: Sequence[np.ndar
         reason = "target has no face after filtering"
     elif unmatched:
         reason = f"no face within reference_distance {max_distance:g} of reference face {', '.join(unmatched)}"
-    return Selection(candidates=tuple(candidates), requested=tuple(requested), picked=tuple(picked),
+    return Selection(candidates=tuple(candidates), labels=tuple(labels), picked=tuple(picked),
                      missing_reason=reason)
 
 
@@ -73,7 +69,7 @@ class ReferenceSelector:
     """Reference mode's settings: the references and how close a face must be to count as one."""
 
     references: tuple[Reference, ...]
-    max_distance: float = DEFAULT_REFERENCE_DISTANCE
+    max_distance: float = DEFAULTS["reference_distance"]
 
     @property
     def labels(self) -> list[int]:
@@ -98,7 +94,7 @@ def references_from_image(rgb: np.ndarray, request: AnalysisRequest, models: Swa
     faces = require_all(analysis.selection, "reference image", request.index_name)
     recognizer = models.recognizer()
     return tuple(Reference(index, recognizer.embed(rgb, face))
-                 for index, face in zip(analysis.selection.requested, faces))
+                 for index, face in zip(analysis.selection.labels, faces))
 
 
 def reference_selector(face_selector: str, reference_distance: float, reference_rgb: np.ndarray | None,

@@ -11,7 +11,8 @@ import numpy as np
 from .align import ffhq_matrix, warp_crop
 from .errors import ModelUnavailable
 from .face import Face
-from .options import check_restore_weight, interpolation_flag
+from .options import DEFAULTS, check_restore_weight, interpolation_flag
+from .models.checkpoints import read_state_dict
 from .paste import paste_crop
 
 RESTORE_SIZE = 512
@@ -29,7 +30,7 @@ def _register_extra_architectures() -> None:
 
 
 class Restorer:
-    """restore(crop512 RGB uint8, fidelity) -> restored crop512 RGB uint8."""
+    """restore_batch(N crops of 512 RGB uint8, fidelity) -> the N restored crops."""
 
     def __init__(self, path: Path, device: str | None = None) -> None:
         import torch
@@ -39,15 +40,7 @@ class Restorer:
 
         _register_extra_architectures()
         path = Path(path)
-        try:
-            if path.suffix.lower() == ".safetensors":
-                from safetensors.torch import load_file
-
-                state = load_file(str(path))
-            else:
-                state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-            raise ModelUnavailable(f"{path.name} could not be loaded as a plain PyTorch checkpoint ({exc})") from None
+        state = read_state_dict(path)
         try:
             descriptor = ModelLoader().load_from_state_dict(canonicalize_state_dict(state))
         except UnsupportedModelError:
@@ -71,10 +64,7 @@ class Restorer:
         took 2.7x as long as the two faces one after the other (2-core machine, torch 2.14)."""
         return 8 if self.device.type == "cuda" else 1
 
-    def restore(self, crop: np.ndarray, fidelity: float = 0.5) -> np.ndarray:
-        return self.restore_batch(crop[None], fidelity)[0]
-
-    def restore_batch(self, crops: np.ndarray, fidelity: float = 0.5) -> np.ndarray:
+    def restore_batch(self, crops: np.ndarray, fidelity: float = DEFAULTS["codeformer_fidelity"]) -> np.ndarray:
         """crops: (N, 512, 512, 3) RGB uint8 -> the N restored crops, in one call of the network."""
         torch = self._torch
         x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
@@ -88,15 +78,6 @@ class Restorer:
         return (y.permute(0, 2, 3, 1).float().cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
 
 
-def restore_faces(rgb: np.ndarray, faces: list[Face], restore: Callable[[np.ndarray], np.ndarray],
-                  weight: float, interpolation: str = "Bilinear", keep: np.ndarray | None = None,
-                  coverage: np.ndarray | None = None) -> np.ndarray:
-    """out = weight * restored + (1 - weight) * unrestored, per face, pasted back softly (a copy).
-    keep / coverage: as in paste.paste_crop (the user's mask; the union of paste weights)."""
-    return restore_frames([rgb], [faces], lambda crops: np.stack([restore(crop) for crop in crops]), weight,
-                          interpolation, batch_faces=max(1, len(faces)), masks=[(keep, coverage)])[0]
-
-
 FrameMasks = tuple  # (keep, coverage) of one frame, each an (H, W) float array or None: see paste.paste_crop
 
 
@@ -104,9 +85,9 @@ def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_ba
                    weight: float, interpolation: str = "Bilinear", batch_faces: int = 1,
                    in_place: bool = False, masks: list[FrameMasks] | None = None,
                    on_face: Callable[[int], None] | None = None) -> list[np.ndarray]:
-    """restore_faces over several frames, with the faces of all of them going to restore_batch
-    ((N, 512, 512, 3) crops -> N restored crops) at most batch_faces at a time. Every crop is cut
-    before any is pasted back (where two faces' crops overlap, the later one sees the earlier face
+    """out = weight * restored + (1 - weight) * unrestored, per face, pasted back softly. The faces of all
+    frames go to restore_batch ((N, 512, 512, 3) crops -> N restored crops) at most batch_faces at a
+    time. Every crop is cut before any is pasted back (where two faces' crops overlap, the later one sees the earlier face
     unrestored). A frame with nothing to restore comes back as it is; the others are copies, unless
     in_place. masks: per frame, (keep, coverage) for paste_crop. on_face(k): after each face of frame k
     is pasted back (progress; it may raise to cancel)."""

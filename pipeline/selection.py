@@ -36,7 +36,8 @@ def filter_by_gender(faces: list[Face], gender: str) -> list[Face]:
         return list(faces)
     unknown = [f for f in faces if f.gender is None]
     if unknown:
-        raise ValueError("filter_by_gender needs faces analysed for gender first")
+        raise BadInput("detect_gender: these faces carry no gender yet; run the gender/age model on them first "
+                       "(detect them with a detect_gender other than no)")
     return [f for f in faces if f.gender == _GENDER_CODES[gender]]
 
 
@@ -78,10 +79,12 @@ def _quoted(token: str) -> str:
 @dataclass(frozen=True)
 class Selection:
     """candidates: every face after ordering and the gender filter (what indexes point into).
-    picked: the faces the index list asked for, in the order asked; None where an index is past the end."""
+    labels: what asked for each pick: a face index into candidates (index mode) or a reference's label
+    (reference mode), the values source_faces_index pairs with. picked: the faces asked for, in that order;
+    None where a face is missing (an index past the end, no face close enough to a reference)."""
 
     candidates: tuple[Face, ...]
-    requested: tuple[int, ...]
+    labels: tuple[int, ...]
     picked: tuple[Face | None, ...]
     missing_reason: str | None = None  # why faces are missing, when not "index past the end" (reference mode)
 
@@ -91,7 +94,7 @@ class Selection:
 
     @property
     def missing(self) -> tuple[int, ...]:
-        return tuple(i for i, f in zip(self.requested, self.picked) if f is None)
+        return tuple(i for i, f in zip(self.labels, self.picked) if f is None)
 
     @property
     def picked_positions(self) -> set[int]:
@@ -103,7 +106,7 @@ def select_faces(faces: list[Face], order: str, gender: str, indexes: list[int])
     """Order, filter by gender, then pick by index: exactly the API's sequence."""
     candidates = filter_by_gender(order_faces(faces, order), gender)
     picked = tuple(candidates[i] if i < len(candidates) else None for i in indexes)
-    return Selection(candidates=tuple(candidates), requested=tuple(indexes), picked=picked)
+    return Selection(candidates=tuple(candidates), labels=tuple(indexes), picked=picked)
 
 
 def require_all(selection: Selection, role: str, index_name: str) -> list[Face]:

@@ -6,24 +6,22 @@ import math
 
 import numpy as np
 
+from .errors import BadInput
+
 
 def normed(embedding: np.ndarray, what: str = "embedding") -> np.ndarray:
     """embedding as float32 with unit length; a zero or non-finite vector is an error naming `what`."""
     vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(vector))
     if not math.isfinite(norm) or norm == 0.0:
-        raise ValueError(f"{what} has no direction (length {norm}); it cannot be compared")
+        raise BadInput(f"{what} has no direction (length {norm}); it cannot be compared: use another face or "
+                       "face model")
     return vector / norm
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
     """ArcFace cosine of two embeddings: 1 = same direction, 0 = unrelated, -1 = opposite."""
     return float(np.clip(np.dot(normed(a), normed(b)), -1.0, 1.0))
-
-
-def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """1 - cosine similarity, from 0 (same identity direction) to 2 (opposite)."""
-    return 1.0 - cosine_similarity(a, b)
 
 
 def frame_similarity(face_similarities: list[float]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -11,14 +12,15 @@ from .face import Face
 from .face_masks import FaceMasker, MaskOptions
 from .onnx_swapper import OnnxSwapper
 from .paste import paste_crop
-from .pixel_boost import DEFAULT_BOOST, check_boost, merge_tiles, parse_pixel_boost, split_tiles
+from .options import DEFAULTS
+from .pixel_boost import check_boost, merge_tiles, parse_pixel_boost, split_tiles
 
 
 @dataclass(frozen=True)
 class SwapOptions:
     """pixel_boost: the size the face is aligned and pasted at ('512x512'); masks: which masks shape the paste."""
 
-    pixel_boost: str = DEFAULT_BOOST
+    pixel_boost: str = DEFAULTS["pixel_boost"]
     masks: MaskOptions = field(default_factory=MaskOptions)
 
     def __post_init__(self) -> None:
@@ -39,15 +41,19 @@ def swap_face(frame: np.ndarray, target: Face, latent: np.ndarray, swapper: Onnx
 
 def swap_frame(rgb: np.ndarray, pairs: list[tuple[Face, np.ndarray]], swapper: OnnxSwapper,
                boost: int | None = None, masker: FaceMasker | None = None, keep: np.ndarray | None = None,
-               coverage: np.ndarray | None = None) -> np.ndarray:
-    """Replace each target face with the identity of its normed source embedding.
+               coverage: np.ndarray | None = None, on_face: Callable[[], None] | None = None) -> np.ndarray:
+    """Replace each target face with the identity of its normed source embedding, face by face (a copy;
+    rgb itself when there is nothing to swap).
 
     boost: pixel-boost size (default: the model's crop); keep: the user's mask (0 = never change);
-    coverage: a float (H, W) array that receives the union of the paste weights."""
+    coverage: a float (H, W) array that receives the union of the paste weights; on_face(): after each
+    face (progress; it may raise to cancel)."""
     boost = boost or swapper.crop_size
     check_boost(boost, swapper.crop_size, swapper.name)
     masker = masker or FaceMasker()
-    out = rgb.copy()
+    out = rgb.copy() if pairs else rgb
     for target, embedding in pairs:
         swap_face(out, target, swapper.latent(embedding), swapper, boost, masker, keep, coverage)
+        if on_face:
+            on_face()
     return out

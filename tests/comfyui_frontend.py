@@ -76,6 +76,7 @@ class Frontend:
         for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      f"--window-size={width},{height}", "--force-device-scale-factor=1"):
             options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console, for console_errors()
         self.url = url
         self.driver = webdriver.Chrome(options=options, service=Service(driver))
         self.driver.set_script_timeout(120)
@@ -160,6 +161,18 @@ class Frontend:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.run("window.app.canvas.setDirty(true, true); await new Promise(requestAnimationFrame);")
         self.driver.save_screenshot(str(path))
+
+    def console_errors(self, url_part: str) -> list[str]:
+        """Console errors logged since the last call whose text names url_part (a script's address)."""
+        return [entry["message"] for entry in self.driver.get_log("browser")
+                if entry["level"] == "SEVERE" and url_part in entry["message"]]
+
+    def canvas_png(self) -> bytes:
+        """The graph's canvas alone, as a PNG (no menus or side bars)."""
+        from selenium.webdriver.common.by import By
+
+        self.run("window.app.canvas.setDirty(true, true); await new Promise(requestAnimationFrame);")
+        return self.driver.find_element(By.CSS_SELECTOR, "canvas#graph-canvas").screenshot_as_png
 
     def close(self) -> None:
         self.driver.quit()

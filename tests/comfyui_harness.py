@@ -42,28 +42,69 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def require(browser: bool = False) -> None:
-    """Skip the calling test (in CI: fail it) unless ComfyUI, and with browser Chromium, are here."""
+@dataclass(frozen=True)
+class ComfyEnv:
+    """One ComfyUI to test in: its source folder, the Python that runs it, and for the web page the node
+    renderer ("classic" canvas or "vue", the Nodes 2.0 renderer of newer frontends)."""
+    name: str
+    folder: Path
+    python: str
+    renderer: str = "classic"
+
+    @property
+    def id(self) -> str:
+        return self.name if self.renderer == "classic" else f"{self.name}-{self.renderer}"
+
+
+def environments(browser: bool = False) -> list[ComfyEnv | None]:
+    """The ComfyUIs to run in: COMFYUI_ENVS (a JSON file .ci/run writes: [{"name", "dir", "python",
+    "renderers"}]), else the one of COMFYUI_DIR/COMFYUI_PYTHON; [None] when neither is set (the tests
+    then skip, or fail in CI). Browser tests get one environment per renderer."""
+    listing = os.environ.get("COMFYUI_ENVS")
+    if listing:
+        found = []
+        for entry in json.loads(Path(listing).read_text()):
+            renderers = entry.get("renderers", ["classic"]) if browser else ["classic"]
+            found += [ComfyEnv(entry["name"], Path(entry["dir"]), entry["python"], r) for r in renderers]
+        return found
+    if os.environ.get("COMFYUI_DIR"):
+        return [ComfyEnv("comfyui", Path(os.environ["COMFYUI_DIR"]), os.environ.get("COMFYUI_PYTHON", sys.executable))]
+    return [None]
+
+
+def environment_ids(browser: bool = False) -> list[str]:
+    return [env.id if env else "no-comfyui" for env in environments(browser)]
+
+
+def default_environment() -> ComfyEnv:
+    """The first environment (tools/build_workflows.py builds in it); Unavailable when none is set."""
+    env = environments()[0]
+    if env is None:
+        raise Unavailable("COMFYUI_DIR is not set: these tests need a ComfyUI checkout (see README, 'Developers')")
+    return env
+
+
+def require(comfy_env: ComfyEnv | None, browser: bool = False) -> ComfyEnv:
+    """comfy_env, checked; skips the calling test (in CI: fails it) unless ComfyUI, and with browser
+    Chromium, are here."""
     try:
-        comfyui_dir()
+        if comfy_env is None:
+            raise Unavailable("neither COMFYUI_ENVS nor COMFYUI_DIR is set: these tests need a ComfyUI checkout "
+                              "(see README, 'Developers')")
+        if not (comfy_env.folder / "main.py").is_file():
+            raise Unavailable(f"{comfy_env.folder} holds no ComfyUI main.py")
         if browser:
             chromium_paths()
     except Unavailable as missing:
         skip_or_fail(str(missing))
+    return comfy_env
 
 
-def comfyui_dir() -> Path:
-    folder = os.environ.get("COMFYUI_DIR")
-    if not folder:
-        raise Unavailable("COMFYUI_DIR is not set: these tests need a ComfyUI checkout (see README, 'Developers')")
-    if not (Path(folder) / "main.py").is_file():
-        raise Unavailable(f"COMFYUI_DIR={folder} holds no ComfyUI main.py")
-    return Path(folder)
-
-
-def prepare_base(base: Path, models_root: Path | None = None, inputs: dict[str, Path] | None = None) -> Path:
+def prepare_base(base: Path, models_root: Path | None = None, inputs: dict[str, Path] | None = None,
+                 renderer: str = "classic") -> Path:
     """A ComfyUI base directory (--base-directory) holding this pack in custom_nodes/, the model
-    folders of models_root, and the given files in input/ ({name in input/: file to copy})."""
+    folders of models_root, the given files in input/ ({name in input/: file to copy}) and the web
+    page's node renderer ("vue": Nodes 2.0, setting Comfy.VueNodes.Enabled)."""
     (base / "custom_nodes").mkdir(parents=True)
     (base / "custom_nodes" / PACK).symlink_to(REPO, target_is_directory=True)
     (base / "models").mkdir()
@@ -74,7 +115,8 @@ def prepare_base(base: Path, models_root: Path | None = None, inputs: dict[str, 
     # a returning user's settings: no first-run template browser over the canvas
     settings = base / "user" / "default" / "comfy.settings.json"
     settings.parent.mkdir(parents=True)
-    settings.write_text(json.dumps({"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}))
+    settings.write_text(json.dumps({"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False,
+                                    "Comfy.VueNodes.Enabled": renderer == "vue"}))
     for name, source in (inputs or {}).items():
         shutil.copyfile(source, base / "input" / name)
     return base
@@ -95,15 +137,14 @@ class ComfyServer:
 
 
 @contextmanager
-def comfyui_server(base: Path, env: dict | None = None, start_timeout: float = 120):
-    """ComfyUI (COMFYUI_DIR, run by COMFYUI_PYTHON or this Python) headless on the CPU, on loopback,
-    serving base; stopped on exit."""
-    folder = comfyui_dir()
+def comfyui_server(comfy_env: ComfyEnv, base: Path, env: dict | None = None, start_timeout: float = 120):
+    """ComfyUI (comfy_env) headless on the CPU, on loopback, serving base; stopped on exit."""
+    folder = comfy_env.folder
     port = free_port()
     log_path = base / "comfyui.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu", "--listen", "127.0.0.1",
+            [comfy_env.python, "main.py", "--cpu", "--listen", "127.0.0.1",
              "--port", str(port), "--base-directory", str(base), "--disable-auto-launch",
              "--database-url", "sqlite:///:memory:"],
             cwd=folder, stdout=log, stderr=subprocess.STDOUT,
@@ -133,14 +174,15 @@ def comfyui_server(base: Path, env: dict | None = None, start_timeout: float = 1
 
 
 @contextmanager
-def comfyui_for_tests(base: Path, models_root: Path, start_api_server, browser: bool = False):
-    """For a test module: (ComfyUI serving base with models_root's models and the test photos, the URL
-    of our own API server for the remote node); skipped (in CI: failed) without ComfyUI/Chromium."""
-    require(browser)
-    prepare_base(base, models_root, TEST_INPUTS)
+def comfyui_for_tests(comfy_env: ComfyEnv | None, base: Path, models_root: Path, start_api_server,
+                      browser: bool = False):
+    """For a test module: (ComfyUI comfy_env serving base with models_root's models and the test photos,
+    the URL of our own API server for the remote node); skipped (in CI: failed) without ComfyUI/Chromium."""
+    comfy_env = require(comfy_env, browser)
+    prepare_base(base, models_root, TEST_INPUTS, comfy_env.renderer)
     api_key = "comfy-test-key"
     api_server = start_api_server(models_root, "--api-key", api_key)
-    with comfyui_server(base, env=remote_node_env(api_key)) as server:
+    with comfyui_server(comfy_env, base, env=remote_node_env(api_key)) as server:
         yield server, api_server
 
 
@@ -198,7 +240,7 @@ def faceswap_api_server(models_root: Path, api_key: str):
     """Our own Faceswap V3 API server (`python -m faceswap_v3 serve`) on loopback, for the remote node."""
     process = subprocess.Popen(
         [sys.executable, "-m", "faceswap_v3", "serve", "--port", "0", "--models-dir", str(models_root),
-         "--api-key", api_key], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+         "--api-key", api_key, "--no-content-check"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "FACESWAP_V3_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
     try:
         line = process.stdout.readline()

@@ -63,7 +63,8 @@ def http_server():
 @pytest.fixture(scope="session")
 def swap_root(models_root) -> Path:
     """models_root plus stand-ins with the exact interface of inswapper_128.onnx and buffalo_l's
-    w600k_r50.onnx (identity / solid-colour / latent-dependent swappers). Stand-ins test geometry
+    w600k_r50.onnx (identity / solid-colour / latent-dependent swappers) and of FaceFusion's content
+    analysers (content_analyser/nsfw_1/2/3.onnx: they flag a magenta marker image, not photos). Stand-ins test geometry
     and plumbing only, never swap quality."""
     import standins
 
@@ -73,6 +74,8 @@ def swap_root(models_root) -> Path:
     standins.inswapper(insightface / "latent_shift.onnx", "latent", colour=(0.3, -0.3, 0.2))
     standins.arcface(insightface / "models" / "buffalo_l" / "w600k_r50.onnx")
     standins.wrong_interface(insightface / "not_a_swapper.onnx")
+    # FaceFusion's content analysers, so a content check is installed even where nudenet is not
+    standins.content_analysers(models_root / "content_analyser")
     return models_root
 
 
@@ -104,8 +107,9 @@ class ServerURL(str):
 @pytest.fixture(scope="session")
 def start_api_server(tmp_path_factory):
     """Start `python -m faceswap_v3 serve` as a real process on a free loopback port; returns its URL
-    (a ServerURL). Each server gets a fresh --data-dir unless one is passed. Every server started is
-    stopped at the end of the session."""
+    (a ServerURL). Each server gets a fresh --data-dir unless one is passed, and --no-content-check unless
+    a --content-check is passed (tests/test_content_check_server.py checks content). Every server started
+    is stopped at the end of the session."""
     import os
     import subprocess
     import sys
@@ -114,6 +118,8 @@ def start_api_server(tmp_path_factory):
 
     def start(models_root: Path, *extra: str) -> ServerURL:
         env = {**os.environ, "FACESWAP_V3_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        if not any(arg.startswith("--content-check") for arg in extra):
+            extra = (*extra, "--no-content-check")
         if "--data-dir" not in extra:
             extra = (*extra, "--data-dir", str(tmp_path_factory.mktemp("server-data")))
         process = subprocess.Popen(

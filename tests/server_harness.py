@@ -24,7 +24,7 @@ def running(server, host: str = "127.0.0.1"):
     from aiohttp import web
 
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(server.app())
+    runner = server.web_runner()
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, host, 0)
     loop.run_until_complete(site.start())
@@ -40,6 +40,7 @@ def running(server, host: str = "127.0.0.1"):
         loop.close()
         server.worker.shutdown(wait=True)
         server.loader.shutdown(wait=True)
+        server.upload_checker.shutdown(wait=True)
         server.database.close()
 
 
@@ -51,6 +52,23 @@ def png_bytes(width: int = 64, height: int = 48, colour=(200, 120, 40)) -> bytes
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def make_server(root, **options):
+    """A FaceswapServer over the models in root, with the fast stand-in engine unless options give one."""
+    from faceswap_v3.pipeline.models.store import ModelStore
+    from faceswap_v3.pipeline.models.swap_models import SwapModels
+    from faceswap_v3.server.app import FaceswapServer
+
+    options.setdefault("engine", stand_in_engine)
+    return FaceswapServer(models=SwapModels(store=ModelStore(models_root=root, allow_download=False)), **options)
+
+
+def payload(**changes) -> dict:
+    """A valid API body: two small PNGs as base64, png out, no restoration; changes on top."""
+    png = png_bytes()
+    return {"source_img": b64(png), "target_img": b64(png), "image_format": "png", "face_restore_weight": 0,
+            "facedetection": "scrfd_2.5g_bnkps.onnx", **changes}
 
 
 def stand_in_engine(job):

@@ -58,3 +58,15 @@ def local_change(before, after) -> tuple[float, float]:
     h, w = (diff.shape[0] // 32) * 32, (diff.shape[1] // 32) * 32
     blocks = diff[:h, :w].reshape(h // 32, 32, w // 32, 32).mean(axis=(1, 3))
     return float(corners.mean()), float(blocks.max())
+
+
+def restore_one_frame(rgb, faces, restore_crop, weight: float, interpolation: str = "Bilinear"):
+    """One frame through pipeline.restore.restore_frames, with a restorer that takes one crop at a time."""
+    import numpy as np
+
+    from faceswap_v3.pipeline.restore import restore_frames
+
+    def restore_batch(crops):
+        return np.stack([restore_crop(crop) for crop in crops])
+
+    return restore_frames([rgb], [list(faces)], restore_batch, weight, interpolation)[0]

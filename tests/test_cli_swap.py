@@ -160,3 +160,18 @@ def test_swap_pixel_boost_and_a_mask_image(swap_root, tmp_path):
     result = swap(swap_root, *common, "-o", str(tmp_path / "x.png"), "--mask", str(tmp_path / "small.png"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: mask is 2280x100 but the image is 2280x1588; refused, not resized")
+
+
+def test_measure_similarity_flag_prints_the_score_and_a_bad_thread_setting_exits_2_naming_it(swap_root, tmp_path,
+                                                                                             monkeypatch):
+    args = ["--source", str(FACES / "portrait_female_02.jpg"), "--target", str(FACES / "portrait_male_02.jpg"),
+            "-o", str(tmp_path / "out.png"), "--facedetection", "scrfd_2.5g_bnkps.onnx", "--face-restore-weight", "0"]
+    plain, measured = swap(swap_root, *args), swap(swap_root, *args, "--measure-similarity")
+    assert plain.returncode == measured.returncode == 0, plain.stderr + measured.stderr
+    assert "face similarity" not in plain.stdout
+    assert [line for line in measured.stdout.splitlines() if line.startswith("face similarity: ")]
+    monkeypatch.setenv("FACESWAP_V3_INTRA_OP_THREADS", "0")
+    refused = swap(swap_root, *args)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1].startswith(
+        "error: FACESWAP_V3_INTRA_OP_THREADS must be a whole number from 1 to ")

@@ -20,12 +20,12 @@ SWAP_NODE = "3"
 RESTORER, DETECTOR_FILE = "GFPGANv1.4.pth", "detection_mobilenet0.25_Final.pth"
 
 
-@pytest.fixture(scope="module")
-def comfy(tmp_path_factory, restorer_root):
-    harness.require()
+@pytest.fixture(scope="module", params=harness.environments(), ids=harness.environment_ids())
+def comfy(request, tmp_path_factory, restorer_root):
+    comfy_env = harness.require(request.param)
     base = harness.prepare_base(tmp_path_factory.mktemp("comfy-runtime"), restorer_root,
                                 {**harness.TEST_INPUTS, "one_face.jpg": FACES / "portrait_male_damon.jpg"})
-    with harness.comfyui_server(base) as server:
+    with harness.comfyui_server(comfy_env, base) as server:
         yield ComfyClient(server)
 
 
@@ -144,3 +144,25 @@ def test_remote_node_swaps_every_frame_with_progress_from_the_job_state_and_warn
     assert progress and {p["max"] for p in progress} == {6}  # 2 frames x (queued, processing, completed)
     assert [p["value"] for p in progress][-1] == 6 and 3 in [p["value"] for p in progress]
     assert any("API key typed into SegmindRemoteSwap" in w["message"] for w in listener.of_type("faceswap_v3.warning"))
+
+
+def test_build_face_model_reports_progress_per_photo(comfy):
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "one_face.jpg"}},
+        "2": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 3}},
+        "3": {"class_type": "FaceswapV3BuildFaceModel",
+              "inputs": {"facedetection": "retinaface_mobile0.25", "detection_face_order": "large-small",
+                         "detect_gender": "no", "faces_index": "0", "compute_method": "mean", "images": ["2", 0]}},
+        "4": {"class_type": "FaceswapV3SaveFaceModel",
+              "inputs": {"face_model": ["3", 0], "face_model_name": "progress test", "overwrite": True}},
+    }
+    with WebSocketListener(comfy) as listener:
+        comfy.run(prompt, listener.client_id)
+        deadline = time.monotonic() + 10
+        while not any(p["node"] == "3" and p["value"] == p["max"] for p in listener.of_type("progress")) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+    progress = [p for p in listener.of_type("progress") if p["node"] == "3"]
+    assert progress and {p["max"] for p in progress} == {300}, progress  # 3 photos
+    values = [p["value"] for p in progress]
+    assert values[0] == 100 and values[-1] == 300 and values == sorted(values), values  # after each photo

@@ -22,10 +22,10 @@ from faceswap_v3.pipeline.images import read_image_file
 PACK = harness.PACK
 
 
-@pytest.fixture(scope="module")
-def comfy(tmp_path_factory, restorer_root, start_api_server):
-    with harness.comfyui_for_tests(tmp_path_factory.mktemp("comfy-base"), restorer_root, start_api_server) as (
-            server, api_server):
+@pytest.fixture(scope="module", params=harness.environments(), ids=harness.environment_ids())
+def comfy(request, tmp_path_factory, restorer_root, start_api_server):
+    with harness.comfyui_for_tests(request.param, tmp_path_factory.mktemp("comfy-base"), restorer_root,
+                                   start_api_server) as (server, api_server):
         yield {"url": server.url, "base": server.base, "log": server.log, "api_server": api_server}
 
 
@@ -84,7 +84,7 @@ def queue(comfy, prompt: dict) -> dict:
 
 def all_in_one_prompt(**swap_inputs) -> tuple[dict, dict]:
     """Template 01's API twin with the test photos picked, quick settings and these inputs on the swap node."""
-    prompt = json.loads((REPO / "workflows" / "api" / "01_faceswap_v3_all_in_one.json").read_text())
+    prompt = json.loads((REPO / "workflows" / "api" / "1. Swap a face with one node.json").read_text())
     for node in prompt.values():
         if node["class_type"] == "FaceswapV3LoadFace":
             role = "source" if node["_meta"]["title"].startswith("Source") else "target"
@@ -99,6 +99,7 @@ def test_a_node_error_reaches_comfyuis_error_panel_as_our_message(comfy):
     errors = harness.execution_errors(queue(comfy, prompt))
     assert errors and errors[0]["exception_message"].strip() == \
         "source has 2 faces after filtering; source_faces_index asks for 5"
+    assert errors[0]["exception_type"] == "faceswap_v3.BadInput"  # not the custom-node folder's path
 
 
 def test_load_face_names_its_widget_and_quotes_the_first_40_characters_of_a_bad_value(comfy):

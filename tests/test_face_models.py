@@ -19,12 +19,18 @@ from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
 from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline import face_model
-from faceswap_v3.pipeline.face_model import REACTOR_LAYOUT
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 WIDGETS = dict(facedetection=DETECTOR, detection_face_order="large-small", detect_gender="no", faces_index="0")
+# What ReActor's save_face_model writes for an insightface buffalo_l Face, written out by hand (not read
+# from the module under test): every field as a tensor of this shape and dtype.
+REACTORS_LAYOUT = {
+    "bbox": ((4,), "float32"), "kps": ((5, 2), "float32"), "det_score": ((), "float32"),
+    "landmark_3d_68": ((68, 3), "float32"), "pose": ((3,), "float32"), "landmark_2d_106": ((106, 2), "float32"),
+    "embedding": ((512,), "float32"), "gender": ((), "int64"), "age": ((), "int64"),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -97,8 +103,8 @@ def test_our_file_has_reactors_keys_and_loads_the_way_reactor_loads_it(identity_
     model = build("mean", images=photo("portrait_female_02.jpg"))["face_model"]
     (path,) = SaveFaceModel().save(model, "for_reactor", overwrite=False)["result"]
     tensors = load_file(path)
-    assert set(tensors) == set(REACTOR_LAYOUT) | {"fsv3_embeddings"}
-    for key, (shape, dtype) in REACTOR_LAYOUT.items():
+    assert set(tensors) == set(REACTORS_LAYOUT) | {"fsv3_embeddings"}
+    for key, (shape, dtype) in REACTORS_LAYOUT.items():
         assert tensors[key].shape == shape and tensors[key].dtype == np.dtype(dtype), key
     # ReActor's load_face_model: every key through torch into an insightface Face.
     with safe_open(path, framework="pt") as f:

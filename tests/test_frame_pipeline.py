@@ -10,17 +10,18 @@ import threading
 import numpy as np
 import pytest
 
-from support import FACES, REPO
+from support import FACES, REPO, restore_one_frame
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
 from faceswap_v3.pipeline.detectors import load_detector
 from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.job import run_faceswap, source_embeddings, swap_frames
 from faceswap_v3.pipeline.analysis import FaceSet
+from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline.frame_pipeline import LazyFrames, RestoreQueue, read_ahead
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.restore import restore_faces, restore_frames
+from faceswap_v3.pipeline.restore import restore_frames
 
 sys.path.insert(0, str(REPO / "bench"))
 from synthetic_clip import make_clip  # noqa: E402
@@ -95,7 +96,7 @@ def test_lazy_frames_are_decoded_once_each_on_the_analysis_thread(clip, models):
 
     lazy = LazyFrames(len(clip.frames), clip.frames[0].shape, decode)
     source = read_image_file(FACES / "portrait_female_02.jpg")
-    result = run_faceswap(source, lazy, params(input_faces_index="0"), models)
+    result = run_faceswap(source, lazy, params(input_faces_index="0"), models, pipelined=True)
     assert decoded == [(i, False) for i in range(len(clip.frames))]
     expected = run_faceswap(source, clip.frames, params(input_faces_index="0"), models)
     assert all(np.array_equal(a, b) for a, b in zip(result.frames, expected.frames))
@@ -157,7 +158,8 @@ def test_cancel_stops_the_analysis_thread_after_the_frame_it_is_on(clip, models,
 
     source = read_image_file(FACES / "portrait_female_02.jpg")
     with pytest.raises(InterruptedError):
-        run_faceswap(source, clip.frames, params(input_faces_index="0"), models, after_frame=cancel_after_frame_1)
+        run_faceswap(source, clip.frames, params(input_faces_index="0"), models, after_frame=cancel_after_frame_1,
+                     pipelined=True)
     assert not [t for t in threading.enumerate() if t.name.startswith("faceswap-v3-read-ahead")]
     # the source, frames 0 and 1, and frame 2 if the worker had begun it before the cancel; never 3, 4 or 5
     assert 1 + 2 <= len(analysed) <= 1 + 3
@@ -171,7 +173,7 @@ def test_restorer_gets_the_faces_of_several_frames_in_one_call_with_the_same_res
     request = AnalysisRequest(DETECTOR, "left-right", "no", "1,3")  # faces far enough apart not to overlap
     analyses = [analyze_image(frame, request, models.store) for frame in clip.frames]
     assert all(None not in a.selection.picked for a in analyses)
-    source = FaceSet(AnalysisRequest(DETECTOR), [clip.frames[0]], [analyze_image(clip.frames[0], AnalysisRequest(DETECTOR), models.store)])
+    source = FaceSet(AnalysisRequest(DETECTOR), clip.frames[0], [analyze_image(clip.frames[0], AnalysisRequest(DETECTOR), models.store)])
     embeddings = source_embeddings(source, models)
     batches = []
 
@@ -195,7 +197,7 @@ def test_restorer_gets_the_faces_of_several_frames_in_one_call_with_the_same_res
     swapped = swap_frames(clip.frames, analyses, [1, 3], embeddings, [0], models).frames
     for frame, analysis, batched in zip(swapped, analyses, results[5]):
         for face in analysis.selection.picked:
-            frame = restore_faces(frame, [face], lambda crop: 255 - crop, 1.0)
+            frame = restore_one_frame(frame, [face], lambda crop: 255 - crop, 1.0)
         assert np.array_equal(frame, batched)
 
 
@@ -216,5 +218,5 @@ def test_restore_queue_keeps_frame_order_and_passes_frames_without_faces():
     assert [k for k, _ in done] == [0, 1, 2, 3, 4]
     assert [int(f[0, 0, 0]) for _, f in done] == [100, 1, 102, 103, 4]
     assert calls == [[0, 2], [3]]  # frame 3's two faces would not fit beside the two waiting
-    with pytest.raises(ValueError, match="batch_faces must be at least 1"):
+    with pytest.raises(BadInput, match="batch_faces must be a whole number of at least 1"):
         RestoreQueue(restore, 0)

@@ -14,7 +14,8 @@ from PIL import Image
 from support import FACES
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_batch
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.images import decode_image, load_image
+from faceswap_v3.net.image_reference import load_image
+from faceswap_v3.pipeline.images import decode_image
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -69,7 +70,8 @@ def test_url_that_is_not_an_image(http_server):
     http_server.routes["/face.jpg"] = (200, {"Content-Type": "image/jpeg"}, (FACES / "portrait_male_02.jpg").read_bytes())
     with pytest.raises(BadInput) as info:
         load_image(http_server.url + "/page", "source_img")
-    assert "(Content-Type text/html) is not an image" in one_line(info.value)
+    assert one_line(info.value) == (f"source_img ({http_server.url}/page, Content-Type text/html) is not an image in a "
+                                    "format this API takes (JPEG, PNG, WebP, GIF, BMP or TIFF)")
     with pytest.raises(BadInput, match="answered HTTP 404"):
         load_image(http_server.url + "/nothing.jpg")
     assert load_image(http_server.url + "/face.jpg").shape == (418, 740, 3)
@@ -78,14 +80,14 @@ def test_url_that_is_not_an_image(http_server):
 def test_url_that_does_not_resolve_or_has_another_scheme():
     with pytest.raises(BadInput, match="could not fetch http://no-such-host.invalid/x.jpg"):
         load_image("http://no-such-host.invalid/x.jpg")
-    from faceswap_v3.pipeline.http_fetch import fetch_bytes
+    from faceswap_v3.net.http_fetch import fetch_bytes
 
     with pytest.raises(BadInput, match="only http\\(s\\) URLs are accepted"):
         fetch_bytes("file:///etc/passwd")
 
 
 def test_url_body_over_the_size_limit(http_server):
-    from faceswap_v3.pipeline.http_fetch import fetch_bytes
+    from faceswap_v3.net.http_fetch import fetch_bytes
 
     http_server.routes["/big"] = (200, {}, b"x" * 2048)
     with pytest.raises(BadInput, match="is 2048 bytes; the limit is 1024"):
@@ -140,7 +142,10 @@ def test_formats_outside_the_api_are_refused_before_any_decoder_runs():
 
 
 def test_base64_with_line_breaks_without_padding_or_url_safe_and_no_file_wording():
-    from faceswap_v3.pipeline.images import decode_base64_image
+    from faceswap_v3.pipeline.images import base64_bytes
+
+    def decode_base64_image(text, what):
+        return decode_image(base64_bytes(text, what), what)
 
     raw = (FACES / "portrait_male_02.jpg").read_bytes()
     expected = decode_image(raw)
@@ -153,3 +158,27 @@ def test_base64_with_line_breaks_without_padding_or_url_safe_and_no_file_wording
         decode_base64_image("%%% not base64 %%%", "target_img")
     assert one_line(info.value) == "target_img is neither an http(s) URL nor valid base64 image data"
     assert "file" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["F", "I"])
+def test_float_and_32_bit_tiffs_convert_strip_by_strip_to_the_same_grey(mode):
+    """600 rows: more than two 256-row strips, so strip edges are crossed; values past the 16-bit range
+    and below zero clip, float values up to 1.0 scale to 0..255."""
+    rows = np.arange(600, dtype=np.float64)[:, None] * np.ones((1, 40))
+    if mode == "F":
+        values = (rows / 599.0).astype(np.float32)
+        expected = np.clip(values * 255.0, 0, 255).round().astype(np.uint8)
+    else:
+        values = (rows * 200 - 20_000).astype(np.int32)  # -20000 .. 99800
+        expected = (np.clip(values, 0, 65535) // 257).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(values, mode).save(buf, format="TIFF")
+    rgb = decode_image(buf.getvalue())
+    assert rgb.shape == (600, 40, 3) and np.array_equal(rgb[..., 0], expected)
+    assert np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+
+
+def test_image_errors_never_quote_the_bytes_read():
+    with pytest.raises(BadInput) as info:
+        decode_image(b"root:x:0:0:root:/root:/bin/bash\n" * 4, "image")
+    assert "root:x" not in str(info.value) and "is not an image in a format" in str(info.value)

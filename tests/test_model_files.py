@@ -142,7 +142,7 @@ BUFFALO_L_ZIP = ("80ffe37d8a5940d59a7384c201a2a38d4741f2f3c51eef46ebb28218a7b0ca
 # No published SHA-256 could be found for these (the README says so); FaceFusion publishes only CRC32
 # .hash files for its mask models, which could not be fetched here.
 NO_PUBLISHED_VALUE = {"yolov5l-face.pth", "yolov5n-face.pth", "xseg_2.onnx", "xseg_3.onnx", "bisenet_resnet_18.onnx",
-                      "bisenet_resnet_34.onnx"}
+                      "bisenet_resnet_34.onnx", "nsfw_1.onnx", "nsfw_2.onnx", "nsfw_3.onnx"}
 
 
 def test_every_download_carries_its_published_sha256_and_size():

@@ -19,7 +19,8 @@ from faceswap_v3.pipeline.params import FaceswapParams
 from faceswap_v3.pipeline.run_report import cpu_fallback_warning, run_info
 
 
-def test_load_face_change_key_follows_the_file_content_not_its_name(tmp_path):
+def test_load_face_change_key_follows_the_file_content_not_its_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESWAP_V3_IMAGE_FOLDERS", str(tmp_path))
     photo = tmp_path / "face.jpg"
     shutil.copyfile(FACES / "portrait_male_damon.jpg", photo)
     first = LoadFace.IS_CHANGED(image=None, url_or_path_or_base64=str(photo))

@@ -23,7 +23,9 @@ def _models(monkeypatch, models_root):
     monkeypatch.setenv("FACESWAP_V3_MODELS", str(models_root))
 
 
-def test_load_face_from_path_base64_and_url(http_server):
+def test_load_face_from_path_base64_and_url(http_server, monkeypatch):
+    monkeypatch.setenv("FACESWAP_V3_IMAGE_FOLDERS", str(FACES))  # the user's opt-ins for a path and a loopback URL
+    monkeypatch.setenv("FACESWAP_V3_ALLOW_PRIVATE_URLS", "1")
     path = FACES / "portrait_male_02.jpg"
     expected = read_image_file(path)
     http_server.routes["/face.jpg"] = (200, {"Content-Type": "image/jpeg"}, path.read_bytes())

@@ -67,9 +67,10 @@ def test_loads_like_a_comfyui_custom_node_folder_without_heavy_imports(tmp_path)
     report = json.loads(result.stdout)
     assert report["nodes"] == ["FaceswapV3", "FaceswapV3BuildFaceModel", "FaceswapV3DetectFaces",
                                "FaceswapV3FaceSimilarity", "FaceswapV3LoadFace", "FaceswapV3LoadFaceModel",
-                               "FaceswapV3RestoreFace", "FaceswapV3SaveFaceModel", "FaceswapV3SegmindRemoteSwap",
-                               "FaceswapV3SwapFaces"]
-    assert all("Faceswap V3" in name for name in report["display"].values())
+                               "FaceswapV3RestoreFace", "FaceswapV3SaveFaceModel", "FaceswapV3SaveImageMarked",
+                               "FaceswapV3SegmindRemoteSwap", "FaceswapV3SwapFaces"]
+    assert all("Faceswap V3" in name for key, name in report["display"].items() if key != "FaceswapV3SaveImageMarked")
+    assert report["display"]["FaceswapV3SaveImageMarked"] == "Save Image (marked)"
     assert report["heavy"] == []
     assert report["comfy_nodes_untouched"] is True
     for folder in ("facedetection", "facerestore_models", "insightface", "reactor", "reactor/faces"):
@@ -94,3 +95,14 @@ def test_imports_as_the_faceswap_v3_package_without_heavy_imports():
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_every_package_folder_is_in_the_pip_packages_list():
+    """pyproject lists the packages by hand: a new sub-package left out installs without its files."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    product = ("cli", "client", "net", "nodes", "pipeline", "server")
+    found = {"faceswap_v3"} | {"faceswap_v3." + ".".join(init.parent.relative_to(REPO).parts)
+                               for top in product for init in (REPO / top).rglob("__init__.py")}
+    assert found == listed

@@ -12,13 +12,13 @@ from support import FACES, psnr
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
 from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.face_masks import FaceMasker, MaskOptions, box_mask
+from faceswap_v3.pipeline.face_masks import MaskOptions, box_mask
 from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.paste import feather_mask
-from faceswap_v3.pipeline.pixel_boost import BOOST_SIZES, merge_tiles, split_tiles
+from faceswap_v3.pipeline.options import BOOST_SIZES
+from faceswap_v3.pipeline.pixel_boost import merge_tiles, split_tiles
 from faceswap_v3.pipeline.swap import swap_frame
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
@@ -61,9 +61,11 @@ def test_tiles_are_the_interleaved_sub_images_and_merge_back_exactly():
     assert np.array_equal(merge_tiles(tiles), crop)
 
 
-def test_box_mask_defaults_are_todays_feather_and_padding_moves_one_side():
+def test_box_mask_is_a_read_only_feathered_rectangle_and_padding_moves_one_side():
     for size in (128, 512):
-        assert np.array_equal(box_mask(size), feather_mask(size))
+        mask = box_mask(size)
+        assert mask[size // 2, size // 2] > 0.999 and mask[0].max() == mask[:, 0].max() == 0.0
+        assert not mask.flags.writeable  # cached: one in-place edit would change every later paste
     padded = box_mask(512, 0.05, (0, 0, 20, 0))
     assert padded[400:, 256].max() < 1e-6 < box_mask(512)[400, 256]
     assert np.array_equal(padded[:200], box_mask(512)[:200])

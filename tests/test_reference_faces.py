@@ -81,7 +81,7 @@ def test_select_by_reference_groups_faces_by_their_nearest_reference():
     references = [Reference(2, axes[0]), Reference(0, axes[1]), Reference(5, axes[7])]
     selection = select_by_reference(faces, embeddings, references, 0.5)
     # face 1 is within reach of both axes 0 and 1 but nearer axis 1; face 2 is nobody; reference 5 finds no one
-    assert selection.requested == (2, 2, 0, 5)
+    assert selection.labels == (2, 2, 0, 5)
     assert selection.picked[:3] == (faces[0], faces[3], faces[1]) and selection.picked[3] is None
     assert selection.missing == (5,) and selection.picked_positions == {0, 1, 3}
     assert selection.missing_reason == "no face within reference_distance 0.5 of reference face 5 (closest 1.00)"
@@ -133,7 +133,8 @@ def test_no_frame_matching_the_reference_passes_the_batch_through_with_a_warning
     stranger = read_image_file(FACES / "portrait_male_damon.jpg")
     request = AnalysisRequest(DETECTOR, "left-right", "no", "0", "input_faces_index")
     reference = ReferenceSelector(references_from_image(stranger, request, models), 0.6)
-    result = run_faceswap(stranger, [couple, couple], FaceswapParams(**API), models, reference=reference)
+    result = run_faceswap(stranger, [couple, couple], FaceswapParams(**API, measure_similarity=True), models,
+                          reference=reference)
     assert all(np.array_equal(frame, couple) for frame in result.frames)
     assert len(result.warnings) == 2
     for i, warning in enumerate(result.warnings):
@@ -178,13 +179,19 @@ def test_face_similarity_of_a_face_with_itself_is_one():
         FaceSimilarity().compare(frames_to_image([portrait]), DETECTOR, "large-small", "0", "0")
 
 
-def test_swap_outputs_per_frame_similarity_to_the_source():
+def test_swap_outputs_per_frame_similarity_to_the_source_when_asked():
     portrait = read_image_file(FACES / "portrait_male_damon.jpg")
     frames = frames_to_image([portrait, np.full_like(portrait, 90)])
     faces = DetectFaces().detect(frames, DETECTOR, "large-small", "no", "0")[0]
     same = frames_to_image([portrait])
-    kept = dict(zip(SwapFaces.RETURN_NAMES, SwapFaces().swap(frames, faces, "identity.onnx", source_image=same)))
-    painted = dict(zip(SwapFaces.RETURN_NAMES, SwapFaces().swap(frames, faces, "solid_green.onnx", source_image=same)))
+
+    def swap(model: str, **kw) -> dict:
+        return dict(zip(SwapFaces.RETURN_NAMES, SwapFaces().swap(frames, faces, model, source_image=same, **kw)))
+
+    kept, painted = (swap(model, measure_similarity=True) for model in ("identity.onnx", "solid_green.onnx"))
+    unmeasured = swap("identity.onnx")  # the default: not measured, NaN per frame, nothing in info
+    assert all(math.isnan(v) for v in unmeasured["face_similarity"]) and len(unmeasured["face_similarity"]) == 2
+    assert "face similarity" not in unmeasured["info"] and "face similarity per frame: 0: " in kept["info"]
     # identity swap of the face onto itself keeps the likeness; a green face has lost it; no face: NaN
     assert kept["face_similarity"][0] > 0.95 and painted["face_similarity"][0] < 0.5
     assert math.isnan(kept["face_similarity"][1])

@@ -9,15 +9,15 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from support import FACES
+from support import FACES, restore_one_frame
 from faceswap_v3.nodes.restore_face import RestoreFace
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
 from faceswap_v3.pipeline.align import ffhq_matrix
 from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.options import INTERPOLATIONS
-from faceswap_v3.pipeline.paste import feather_mask
-from faceswap_v3.pipeline.restore import RESTORE_SIZE, restore_faces
+from faceswap_v3.pipeline.face_masks import box_mask
+from faceswap_v3.pipeline.restore import RESTORE_SIZE
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 
@@ -32,10 +32,10 @@ def portrait(store):
 
 @pytest.fixture(scope="module")
 def identity_restored(portrait) -> dict[str, np.ndarray]:
-    """The portrait through restore_faces with a restorer that returns its crop: all that changes the
+    """The portrait through restore_frames with a restorer that returns its crop: all that changes the
     face is the warp into the 512 crop and back, done with each interpolation."""
     rgb, face = portrait
-    return {name: restore_faces(rgb, [face], lambda crop: crop, 1.0, name) for name in INTERPOLATIONS}
+    return {name: restore_one_frame(rgb, [face], lambda crop: crop, 1.0, name) for name in INTERPOLATIONS}
 
 
 def pasted_whole(rgb: np.ndarray, face) -> np.ndarray:
@@ -43,7 +43,7 @@ def pasted_whole(rgb: np.ndarray, face) -> np.ndarray:
     import cv2
 
     inverse = cv2.invertAffineTransform(ffhq_matrix(face.landmarks, RESTORE_SIZE))
-    alpha = cv2.warpAffine(feather_mask(RESTORE_SIZE), inverse, (rgb.shape[1], rgb.shape[0]),
+    alpha = cv2.warpAffine(box_mask(RESTORE_SIZE), inverse, (rgb.shape[1], rgb.shape[0]),
                            flags=cv2.INTER_LINEAR, borderValue=0.0)
     return alpha > 0.999  # a blend weight this close to 1 rounds to the warped crop alone
 

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from support import FACES, named
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.remote.api_key import choose_key, origin
-from faceswap_v3.pipeline.remote.client import (FaceswapClient, RemoteCancelled, RemoteConfig, RemoteError,
+from faceswap_v3.client.api_key import choose_key, origin
+from faceswap_v3.client.segmind_client import (FaceswapClient, RemoteCancelled, RemoteConfig, RemoteError,
                                                 RemoteRejected)
 
 IMAGE = (FACES / "portrait_male_02.jpg").read_bytes()
@@ -110,8 +110,10 @@ def scripted():
 
 
 @pytest.fixture
-def other():
-    """A second loopback server: another origin (another port), which must never see the key."""
+def other(monkeypatch):
+    """A second loopback server: another origin (another port), which must never see the key (the
+    client goes there at all only with the user's opt-in to private addresses)."""
+    monkeypatch.setenv("FACESWAP_V3_ALLOW_PRIVATE_URLS", "1")
     server = scripted_server()
     yield server
     stop(server)
@@ -245,11 +247,15 @@ def test_4xx_is_not_retried_and_each_code_says_what_to_do(scripted):
         assert len(scripted.seen) - before == 1 and sleeps == []
 
 
-def test_non_json_error_body_is_quoted(scripted):
-    scripted.script["/v1/faceswap-v3"] = [(500, {"Content-Type": "text/html"}, b"<html>Internal oops</html>")]
+def test_a_non_json_answer_is_described_by_its_size_never_quoted(scripted):
+    scripted.script["/v1/faceswap-v3"] = [(500, {"Content-Type": "text/html"}, b"<html>TOPSECRET oops</html>")]
+    scripted.script["/v2/faceswap-v3"] = [(200, {}, b"TOPSECRET not json")]
     client, _ = make_client(scripted.url)
-    with pytest.raises(RemoteError, match=r"the API answered HTTP 500: \(not JSON\) '<html>Internal oops</html>'"):
+    with pytest.raises(RemoteError, match=r"the API answered HTTP 500: \(an answer of 27 bytes that is not JSON") as info:
         client.swap_sync({})
+    with pytest.raises(RemoteError, match=r"submit answer is not JSON \(18 bytes\)") as second:
+        client.swap_async({})
+    assert "TOPSECRET" not in str(info.value) + str(second.value)
 
 
 def test_hung_poll_hits_the_deadline(scripted):
@@ -323,23 +329,22 @@ def test_the_key_never_appears_in_errors(scripted):
 
 
 def test_key_from_environment_or_key_file(monkeypatch, tmp_path):
-    from faceswap_v3.pipeline.remote.api_key import resolve_api_key
+    from faceswap_v3.client.api_key import stored_api_key
 
     monkeypatch.delenv("SEGMIND_API_KEY", raising=False)
     monkeypatch.setenv("SEGMIND_API_KEY_FILE", str(tmp_path / "key"))
-    assert resolve_api_key() is None
+    assert stored_api_key() is None
     (tmp_path / "key").write_text("from-file\n")
-    assert resolve_api_key() == "from-file"
+    assert stored_api_key() == "from-file"
     monkeypatch.setenv("SEGMIND_API_KEY", "from-env")
-    assert resolve_api_key() == "from-env"
-    assert resolve_api_key(" typed ") == "typed"
+    assert stored_api_key() == "from-env"
 
 
 def test_results_expire_after_one_hour_with_an_injectable_clock(swap_root):
     """An in-process server on a real loopback socket, with a clock the test moves forward."""
     from faceswap_v3.pipeline.models.swap_models import SwapModels
     from faceswap_v3.pipeline.models.store import ModelStore
-    from faceswap_v3.pipeline.remote.server import FaceswapServer
+    from faceswap_v3.server.app import FaceswapServer
 
     now = [1000.0]
     server = FaceswapServer(models=SwapModels(store=ModelStore(models_root=swap_root, allow_download=False)),
@@ -348,7 +353,7 @@ def test_results_expire_after_one_hour_with_an_injectable_clock(swap_root):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    runner = web.AppRunner(server.app())
+    runner = server.web_runner()
     loop.run_until_complete(runner.setup())
     loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -476,7 +481,7 @@ def test_the_stored_key_goes_to_segminds_addresses_only_unless_allowed(monkeypat
         ("http", "127.0.0.1", 8189),)
     monkeypatch.setenv("SEGMIND_ALLOW_CUSTOM_BASE_URL", "1")
     assert choose_key("http://127.0.0.1:8189", "http://127.0.0.1:8189").origins == (("http", "127.0.0.1", 8189),)
-    with pytest.raises(BadInput, match="is not an http\\(s\\) URL"):
+    with pytest.raises(BadInput, match="^base_url: only http\\(s\\) URLs are accepted, got ftp://example.com$"):
         choose_key("ftp://example.com", "https://workflows-api.segmind.com")
 
 
@@ -484,14 +489,14 @@ def test_remote_node_sends_the_environment_key_to_a_custom_base_url_only_when_al
     """A shared workflow whose base_url points elsewhere must not receive the user's SEGMIND_API_KEY."""
     from faceswap_v3.nodes.remote_swap import SegmindRemoteSwap
     from faceswap_v3.nodes.tensors import image_to_frames
-    from faceswap_v3.pipeline.options import DEFAULTS
+    from faceswap_v3.pipeline.options import API_PARAMETERS, DEFAULTS
 
     scripted.script["/v1/faceswap-v3"] = lambda headers: (
         image_response() if headers.get("x-api-key") in (KEY, "typed-key") else (401, {}, b'{"error": "no key"}'))
     monkeypatch.setenv("SEGMIND_API_KEY", KEY)
     monkeypatch.delenv("SEGMIND_ALLOW_CUSTOM_BASE_URL", raising=False)
     urls = {"source_url": f"{other.url}/s.jpg", "target_url": f"{other.url}/t.jpg", "storage_url": other.url}
-    api = {name: DEFAULTS[name] for name in DEFAULTS}
+    api = {name: DEFAULTS[name] for name in API_PARAMETERS}
     node = SegmindRemoteSwap()
     with pytest.raises(RemoteError, match="key is missing or wrong.*set SEGMIND_ALLOW_CUSTOM_BASE_URL=1") as info:
         node.swap("sync", "upload", scripted.url, **urls, **api)
@@ -538,3 +543,48 @@ def test_a_failed_job_is_rejected_input_and_a_server_fault_is_not(scripted):
     with pytest.raises(RemoteError) as fault:
         client.swap_sync({})
     assert fault.value.status == 500 and not isinstance(fault.value, BadInput)
+
+
+# --- URLs the API hands back are guarded like Load Face's ---------------------------------------------
+@pytest.mark.parametrize("where", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/out.png",
+                                   "LISTENER", "REDIRECT"])
+def test_a_private_output_url_is_refused_and_never_connected_to(scripted, where):
+    from server_harness import Listener
+
+    listener = Listener()
+    try:
+        inner = f"http://127.0.0.1:{listener.port}/out.png"
+        output = inner if where in ("LISTENER", "REDIRECT") else where
+        if where == "REDIRECT":  # an output on the API's own origin that redirects inward
+            scripted.script["/out.png"] = [(302, {"Location": inner}, b"")]
+            output = f"{scripted.url}/out.png"
+        scripted.script["/v2/faceswap-v3"] = [(200, {}, json.dumps({
+            "request_id": "r1", "status_url": f"{scripted.url}/status", "response_url": f"{scripted.url}/result"}).encode())]
+        scripted.script["/status"] = [(200, {}, b'{"status": "COMPLETED"}')]
+        scripted.script["/result"] = [(200, {}, json.dumps({"status": "COMPLETED", "output": output}).encode())]
+        client, _ = make_client(scripted.url)
+        with pytest.raises(RemoteError, match="neither on the configured base_url/storage_url nor a public address"
+                           ".*FACESWAP_V3_ALLOW_PRIVATE_URLS=1"):
+            client.swap_async({})
+        assert not listener.connection_attempted()
+    finally:
+        listener.close()
+
+
+def test_a_status_url_on_a_private_address_is_refused(scripted):
+    scripted.script["/v2/faceswap-v3"] = [(200, {}, json.dumps({
+        "request_id": "r1", "status_url": "http://10.0.0.1/status", "response_url": "http://10.0.0.1/r"}).encode())]
+    client, _ = make_client(scripted.url)
+    with pytest.raises(RemoteError, match="the API pointed to http://10.0.0.1/status"):
+        client.swap_async({})
+
+
+def test_a_stacked_gzip_answer_is_refused_without_decoding_it(scripted):
+    import gzip
+
+    bomb = gzip.compress(gzip.compress(b"\0" * (64 * 1024 * 1024)))  # ~64 KB that decodes to 64 MB, twice
+    scripted.script["/v1/faceswap-v3"] = [(200, {"Content-Type": "image/png", "Content-Encoding": "gzip, gzip"}, bomb)]
+    client, _ = make_client(scripted.url)
+    with pytest.raises(RemoteError, match=r"compressed more than once \(Content-Encoding: gzip, gzip\)"):
+        client.swap_sync({})
+    assert scripted.seen[-1][2].get("Accept-Encoding") == "identity"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from support import FACES, psnr
+from support import FACES, psnr, restore_one_frame
 from faceswap_v3.nodes.restore_face import RestoreFace
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
 from faceswap_v3.pipeline.align import ffhq_matrix
@@ -20,8 +20,8 @@ from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.options import INTERPOLATIONS
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.paste import _support, crop_region, feather_mask
-from faceswap_v3.pipeline.restore import restore_faces
+from faceswap_v3.pipeline.face_masks import box_mask
+from faceswap_v3.pipeline.paste import _support, crop_region
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 
@@ -35,7 +35,7 @@ def portrait(store):
 
 
 def outside_region(rgb, face) -> np.ndarray:
-    x0, y0, x1, y1 = crop_region(ffhq_matrix(face.landmarks), _support(feather_mask(512)), rgb.shape)
+    x0, y0, x1, y1 = crop_region(ffhq_matrix(face.landmarks), _support(box_mask(512)), rgb.shape)
     mask = np.ones(rgb.shape[:2], bool)
     mask[y0:y1, x0:x1] = False
     return mask
@@ -44,7 +44,7 @@ def outside_region(rgb, face) -> np.ndarray:
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 def test_identity_restorer_changes_nothing_outside_and_keeps_the_face(portrait, interpolation):
     rgb, face = portrait
-    out = restore_faces(rgb, [face], lambda crop: crop, 1.0, interpolation)
+    out = restore_one_frame(rgb, [face], lambda crop: crop, 1.0, interpolation)
     outside = outside_region(rgb, face)
     assert np.array_equal(out[outside], rgb[outside])
     x1, y1, x2, y2 = (int(v) for v in face.box)
@@ -54,17 +54,17 @@ def test_identity_restorer_changes_nothing_outside_and_keeps_the_face(portrait, 
 def test_weight_blends_restored_over_unrestored(portrait):
     rgb, face = portrait
     white = lambda crop: np.full_like(crop, 255)  # noqa: E731
-    full = restore_faces(rgb, [face], white, 1.0).astype(float)
-    half = restore_faces(rgb, [face], white, 0.5).astype(float)
+    full = restore_one_frame(rgb, [face], white, 1.0).astype(float)
+    half = restore_one_frame(rgb, [face], white, 0.5).astype(float)
     x1, y1, x2, y2 = (int(v) for v in face.box)
     cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
     centre = (slice(cy - 10, cy + 10), slice(cx - 10, cx + 10))
     assert np.allclose(full[centre], 255, atol=1)
     # the unrestored half went through the 512 px crop and back, hence a few levels of tolerance
     assert np.allclose(half[centre], (255 + rgb[centre].astype(float)) / 2, atol=4)
-    assert restore_faces(rgb, [face], white, 0.0) is rgb
+    assert restore_one_frame(rgb, [face], white, 0.0) is rgb
     with pytest.raises(BadInput, match="interpolation: 'Area' is not one of"):
-        restore_faces(rgb, [face], white, 1.0, "Area")
+        restore_one_frame(rgb, [face], white, 1.0, "Area")
 
 
 @pytest.mark.parametrize("name, architecture", [("GFPGANv1.4.pth", "GFPGAN"), ("GFPGANv1.3.pth", "GFPGAN"),
@@ -74,7 +74,7 @@ def test_spandrel_loads_the_restorer_layouts(restorer_root, name, architecture):
     restorer = models.restorer(name)
     assert restorer.architecture == architecture
     crop = np.full((512, 512, 3), 128, np.uint8)
-    out = restorer.restore(crop, 0.7)
+    (out,) = restorer.restore_batch(crop[None], 0.7)
     assert out.shape == (512, 512, 3) and out.dtype == np.uint8
 
 

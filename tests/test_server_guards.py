@@ -12,27 +12,14 @@ import time
 import httpx
 import pytest
 
-from server_harness import b64, image_host, png_bytes, running, stand_in_engine
+from server_harness import b64, image_host, make_server, payload, png_bytes, running, stand_in_engine
 from support import FACES
-from faceswap_v3.pipeline.models.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput, ModelUnavailable
-from faceswap_v3.pipeline.models.store import ModelStore
-from faceswap_v3.pipeline.remote.limits import ServerLimits
-from faceswap_v3.pipeline.remote.server import FaceswapServer
-from faceswap_v3.pipeline.url_guard import ANY_ADDRESS
+from faceswap_v3.server.admission import ServerLimits
+from faceswap_v3.net.url_guard import ANY_ADDRESS
 
 KEY = "guard-key-51c0"
 PNG = png_bytes()
-
-
-def make_server(root, **options) -> FaceswapServer:
-    options.setdefault("engine", stand_in_engine)
-    return FaceswapServer(models=SwapModels(store=ModelStore(models_root=root, allow_download=False)), **options)
-
-
-def payload(**changes) -> dict:
-    return {"source_img": b64(PNG), "target_img": b64(PNG), "image_format": "png", "face_restore_weight": 0,
-            "facedetection": "scrfd_2.5g_bnkps.onnx", **changes}
 
 
 def wait_finished(base: str, request_id: str, headers=None, timeout_s: float = 30) -> httpx.Response:
@@ -160,7 +147,7 @@ def test_an_svg_or_anything_but_a_decodable_png_jpeg_webp_upload_is_refused(swap
     server = make_server(swap_root)
     with running(server) as base:
         answer = httpx.post(f"{base}/upload-asset", json={"data_urls": [data_url]})
-        stored = server.database.execute("SELECT COUNT(*) FROM assets").fetchone()[0]
+        stored = server.database.one("SELECT COUNT(*) FROM assets")[0]
     assert answer.status_code == 400 and stored == 0
 
 

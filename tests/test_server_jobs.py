@@ -9,10 +9,11 @@ import pytest
 
 from server_harness import image_host, png_bytes
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.http_fetch import _pinned_request, fetch_bytes
-from faceswap_v3.pipeline.remote.database import Database, DataDirInUse
-from faceswap_v3.pipeline.remote.jobs import COMPLETED, FAILED, INTERRUPTED_TWICE, PROCESSING, QUEUED, JobTable
-from faceswap_v3.pipeline.url_guard import ANY_ADDRESS, parse_url
+from faceswap_v3.net.http_fetch import pinned_request, fetch_bytes
+from faceswap_v3.server.database import Database, DataDirInUse
+from faceswap_v3.pipeline.options import COMPLETED, FAILED, PROCESSING, QUEUED
+from faceswap_v3.server.job_table import INTERRUPTED_TWICE, JobTable
+from faceswap_v3.net.url_guard import ANY_ADDRESS, parse_url
 
 
 def test_a_job_interrupted_mid_run_is_queued_again_once_then_failed_with_the_reason(tmp_path):
@@ -47,7 +48,7 @@ def test_finished_jobs_drop_their_inputs_expire_after_the_ttl_and_are_bounded(tm
         ids.append(job.request_id)
     assert table.get(ids[0]) is None  # the oldest of three went: at most two are kept
     assert table.result(ids[2]) == b"image2" and table.get(ids[2]).warnings == ["a warning"]
-    assert table.db.execute("SELECT COUNT(*) FROM jobs WHERE source IS NOT NULL").fetchone()[0] == 0
+    assert table.db.one("SELECT COUNT(*) FROM jobs WHERE source IS NOT NULL")[0] == 0
     now[0] += 59
     assert table.get(ids[2]).state == COMPLETED
     now[0] += 2
@@ -56,11 +57,11 @@ def test_finished_jobs_drop_their_inputs_expire_after_the_ttl_and_are_bounded(tm
 
 def test_the_fetch_connects_to_the_checked_address_naming_the_host_in_host_and_sni():
     target = parse_url("https://images.example.org:8443/a/face.jpg?size=2")
-    request = _pinned_request(target, ipaddress.ip_address("93.184.216.34"))
+    request = pinned_request(target, ipaddress.ip_address("93.184.216.34"))
     assert str(request["url"]) == "https://93.184.216.34:8443/a/face.jpg?size=2"
     assert request["headers"]["Host"] == "images.example.org:8443"
     assert request["extensions"] == {"sni_hostname": "images.example.org"}
-    v6 = _pinned_request(parse_url("http://images.example.org/x.png"), ipaddress.ip_address("2606:4700::1"))
+    v6 = pinned_request(parse_url("http://images.example.org/x.png"), ipaddress.ip_address("2606:4700::1"))
     assert str(v6["url"]) == "http://[2606:4700::1]/x.png" and v6["headers"]["Host"] == "images.example.org"
 
 
@@ -94,7 +95,7 @@ def test_https_is_pinned_too_the_certificate_is_checked_against_the_host_name(tm
     from http.server import ThreadingHTTPServer
 
     from support import RouteHandler
-    from faceswap_v3.pipeline import http_fetch
+    from faceswap_v3.net import http_fetch
 
     if shutil.which("openssl") is None:
         pytest.skip("needs the openssl command to make a test certificate")

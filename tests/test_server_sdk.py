@@ -1,5 +1,7 @@
 """Our Faceswap V3 server, a real process on loopback, driven by Segmind's own `segmind` client
-(SegmindClient(base_url=...)) exactly as the hosted API's page shows. Stand-in swap models."""
+(SegmindClient(base_url=...)) exactly as the hosted API's page shows. Stand-in swap models. The tests on
+the `server` fixture run on both backends: one process (SQLite), and a cluster (a real redis-server, an
+API process and a worker process with the real engine)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import base64
 import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -20,7 +23,7 @@ from support import FACES
 from faceswap_v3.pipeline.images import decode_image, read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.models.swap_models import SwapModels
-from faceswap_v3.pipeline.remote.server import FaceswapServer
+from faceswap_v3.server.app import FaceswapServer
 
 KEY = "test-key-7f3a"
 
@@ -50,9 +53,28 @@ def payload(**changes) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def server(start_api_server, restorer_root):
-    return start_api_server(restorer_root, "--api-key", KEY, "--allow-private-urls")
+@pytest.fixture(scope="module", params=["local", "redis"])
+def server(request, start_api_server, restorer_root):
+    if request.param == "local":
+        yield start_api_server(restorer_root, "--api-key", KEY, "--allow-private-urls")
+        return
+    pytest.importorskip("arq")
+    from cluster_processes import REDIS_SERVER, Processes, redis_server
+
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("redis-server is not installed")
+    with redis_server() as url:
+        processes = Processes()
+        try:
+            processes.worker(url, None, "--models-dir", str(restorer_root))
+            yield processes.api(url, restorer_root, "--api-key", KEY, "--allow-private-urls")[1]
+        finally:
+            processes.stop()
+
+
+@pytest.fixture
+def server_backend(server, request) -> str:
+    return request.node.callspec.params["server"]
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +91,15 @@ def test_run_sync_returns_image_bytes(client):
     assert np.abs(swapped.astype(int) - original).mean() > 0.5
 
 
-def test_run_sync_base64_returns_json(client):
+def test_run_sync_base64_returns_json(client, server_backend):
+    from faceswap_v3.pipeline.c2pa_manifest import NO_MANIFEST
+    from faceswap_v3.server.app import CLUSTER_MANIFEST
+
     response = client.run_sync("faceswap-v3", **payload(base64=True, image_format="png"))
     data = base64.b64decode(response.json()["image"])
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    # an API process of a cluster signs nothing itself, so it never claims that no manifest is attached
+    assert response.json()["c2pa_manifest"] == (CLUSTER_MANIFEST if server_backend == "redis" else NO_MANIFEST)
 
 
 def test_run_is_submit_and_poll_until_completed(client):

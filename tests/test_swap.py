@@ -15,10 +15,11 @@ from faceswap_v3.pipeline.errors import BadInput, ModelUnavailable
 from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
-from faceswap_v3.pipeline.paste import _support, crop_region, feather_mask
+from faceswap_v3.pipeline import face_masks
+from faceswap_v3.pipeline.paste import _support, crop_region
 from faceswap_v3.pipeline.params import FaceswapParams
 from faceswap_v3.pipeline.swap import swap_frame
-from faceswap_v3.pipeline.onnx_swapper import InSwapper
+from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 
@@ -58,7 +59,7 @@ def test_identity_swap_is_exact_outside_the_face_and_at_least_as_sharp_as_insigh
     embedding = models.recognizer().embed(rgb, face)
     ours = swap_frame(rgb, [(face, embedding)], models.swapper())
 
-    x0, y0, x1, y1 = crop_region(arcface_matrix(face.landmarks, 128), _support(feather_mask(128)), rgb.shape)
+    x0, y0, x1, y1 = crop_region(arcface_matrix(face.landmarks, 128), _support(face_masks.box_mask(128)), rgb.shape)
     outside = np.ones(rgb.shape[:2], bool)
     outside[y0:y1, x0:x1] = False
     assert np.array_equal(ours[outside], rgb[outside])
@@ -84,15 +85,15 @@ def test_emap_transform_and_scaling_match_insightface(models, swap_root):
     source_face = analyze_image(source, AnalysisRequest(DETECTOR), models.store).selection.picked[0]
     embedding = models.recognizer().embed(source, source_face)
 
-    ours = InSwapper(path)
-    crop = ours.swap_crop(warp_crop(rgb, arcface_matrix(face.landmarks, 128), 128), ours.latent(embedding))
+    ours = OnnxSwapper(path)
+    crop = ours.swap_tiles(warp_crop(rgb, arcface_matrix(face.landmarks, 128), 128)[None], ours.latent(embedding))[0]
     theirs = get_model(str(path))
     fake_bgr, matrix = theirs.get(np.ascontiguousarray(rgb[:, :, ::-1]), insight_face(face),
                                   insight_face(source_face, embedding), paste_back=False)
     assert np.allclose(matrix, arcface_matrix(face.landmarks, 128), atol=1e-3)
     assert np.abs(fake_bgr[:, :, ::-1].astype(int) - crop.astype(int)).max() <= 1
     # and the latent really matters: another identity gives another crop
-    other = ours.swap_crop(warp_crop(rgb, arcface_matrix(face.landmarks, 128), 128), ours.latent(-embedding))
+    other = ours.swap_tiles(warp_crop(rgb, arcface_matrix(face.landmarks, 128), 128)[None], ours.latent(-embedding))[0]
     assert np.abs(other.astype(int) - crop.astype(int)).mean() > 5
 
 
@@ -189,18 +190,24 @@ def test_no_face_in_source_is_an_error_and_no_face_in_target_passes_through(mode
     assert result.warnings == ["target has no face after filtering; input_faces_index asks for 0, left untouched"]
 
 
-def test_sixteen_frame_batch_embeds_the_source_once_and_swaps_every_frame(models):
+def test_sixteen_frame_batch_embeds_the_source_once_and_swaps_every_frame(models, monkeypatch):
     frame = cv2.resize(read_image_file(FACES / "portrait_male_damon.jpg"), (300, 400), interpolation=cv2.INTER_AREA)
     frames = [np.roll(frame, shift, axis=1) for shift in range(0, 32, 2)]
     source = read_image_file(FACES / "portrait_female_02.jpg")
     green = SwapModels(store=models.store, swapper_file="solid_green.onnx")
     recognizer = green.recognizer()
-    before = recognizer.embeddings_computed
+    embedded = []
+    embed = recognizer.embed
+    monkeypatch.setattr(recognizer, "embed", lambda rgb, face: embedded.append(face) or embed(rgb, face))
     seen = []
     result = run_faceswap(source, frames, params(), green, after_frame=seen.append)
-    # the source once, then each swapped face once to measure its similarity to the source
-    assert recognizer.embeddings_computed - before == 1 + 16
+    assert len(embedded) == 1  # the source, once
     assert seen == list(range(16)) and len(result.frames) == 16
+    embedded.clear()
+    measured = run_faceswap(source, frames, params(measure_similarity=True), green)
+    # the source once, then each swapped face once to measure its similarity to the source
+    assert len(embedded) == 1 + 16 and len(measured.face_similarities) == 16
+    assert all(np.array_equal(a, b) for a, b in zip(result.frames, measured.frames))
     for original, swapped in zip(frames, result.frames):
         assert (original != swapped).any(axis=2).mean() > 0.05
 

@@ -99,7 +99,7 @@ def test_crop_size_range_and_embedding_match_facefusion(folder, face_and_embeddi
     if kind == "hyperswap":
         assert np.allclose(latent, reference_source, atol=1e-6)
 
-    ours = swapper.swap_crop(crop, latent)
+    ours = swapper.swap_tiles(crop[None], latent)[0]
     pred = swapper.session.run(None, {"target": facefusion_prepare(bgr, kind),
                                       "source": latent.astype(np.float32)})[0][0]
     theirs_rgb = facefusion_normalize(pred, kind)[:, :, ::-1]
@@ -120,7 +120,7 @@ def test_reswapper_256_equals_insightface_inswapper_at_its_size(folder, face_and
     fake_bgr, matrix = theirs.get(np.ascontiguousarray(rgb[:, :, ::-1]),
                                   InsightFace(bbox=np.asarray(face.box), kps=face.landmarks), source, paste_back=False)
     assert np.allclose(matrix, swap_matrix(face.landmarks, 256), atol=1e-3)
-    crop = ours.swap_crop(warp_crop(rgb, swap_matrix(face.landmarks, 256), 256), ours.latent(normed))
+    crop = ours.swap_tiles(warp_crop(rgb, swap_matrix(face.landmarks, 256), 256)[None], ours.latent(normed))[0]
     assert np.abs(fake_bgr[:, :, ::-1].astype(int) - crop.astype(int)).max() <= 1
 
 
@@ -143,7 +143,7 @@ def test_a_dynamic_batch_swaps_all_pixel_boost_tiles_in_one_call(folder, face_an
     dynamic.session = CountingSession(dynamic.session)
     batched = dynamic.swap_tiles(tiles, latent)
     assert calls == [16]
-    assert np.array_equal(batched, np.stack([dynamic.swap_crop(t, latent) for t in tiles]))
+    assert np.array_equal(batched, np.stack([dynamic.swap_tiles(t[None], latent)[0] for t in tiles]))
 
 
 def test_an_unknown_interface_is_refused_naming_what_was_expected(folder):

@@ -8,7 +8,7 @@ import ipaddress
 import pytest
 
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.url_guard import (ANY_ADDRESS, PUBLIC_ONLY, AddressPolicy, is_public, parse_url,
+from faceswap_v3.net.url_guard import (ANY_ADDRESS, PUBLIC_ONLY, AddressPolicy, is_public, parse_url,
                                             resolve_allowed)
 
 NOT_PUBLIC = [

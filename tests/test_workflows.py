@@ -26,7 +26,9 @@ def load(name: str, api: bool = False) -> dict:
 
 def test_every_example_is_shipped_in_order_with_its_api_twin_and_thumbnail():
     assert NAMES == sorted(EXAMPLES) == list(EXAMPLES) and len(NAMES) == 6
-    assert [name[:3] for name in NAMES] == [f"{i:02d}_" for i in range(1, 7)]
+    # the frontend titles a pack's template with its file name: numbered, readable, no underscores
+    assert [name.split(" ", 1)[0] for name in NAMES] == [f"{i}." for i in range(1, 7)]
+    assert not any("_" in name or "-" in name for name in NAMES)
     assert sorted(p.stem for p in (WORKFLOWS / "api").glob("*.json")) == NAMES
     for name in NAMES:
         thumbnail = (WORKFLOWS / f"{name}.jpg").read_bytes()
@@ -64,7 +66,7 @@ API_DEFAULTS = {
 
 
 def test_all_in_one_example_shows_every_api_parameter_with_its_default():
-    prompt = load("01_faceswap_v3_all_in_one", api=True)
+    prompt = load("1. Swap a face with one node", api=True)
     swap = next(n for n in prompt.values() if n["class_type"] == "FaceswapV3")
     links = {name: value for name, value in swap["inputs"].items() if isinstance(value, list)}
     assert set(links) == {"source_img", "target_img"}
@@ -78,7 +80,7 @@ def test_all_in_one_example_shows_every_api_parameter_with_its_default():
 
 
 def test_checker_catches_bad_values_missing_inputs_and_dangling_links():
-    prompt = copy.deepcopy(load("02_faceswap_v3_separate_nodes", api=True))
+    prompt = copy.deepcopy(load("2. Swap a face step by step", api=True))
     detect = next(n for n in prompt.values() if n["class_type"] == "FaceswapV3DetectFaces")
     detect["inputs"]["detection_face_order"] = "biggest-first"
     swap = next(n for n in prompt.values() if n["class_type"] == "FaceswapV3SwapFaces")

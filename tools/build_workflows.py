@@ -5,10 +5,11 @@ COMFYUI_PYTHON) with this pack, opens its web page in headless Chromium and, for
 tools/example_workflows.py, creates the nodes with the page's own LiteGraph API, sets widgets by name,
 links outputs to inputs by name and fits the view to the whole graph. What the frontend then saves
 is written as workflows/NAME.json and its own graph-to-prompt conversion as workflows/api/NAME.json.
-Each template is then run with test photos and stand-in models, and its first saved image becomes
-the thumbnail workflows/NAME.jpg.
+Each template's graph, as the page draws it, becomes its thumbnail workflows/NAME.jpg (listed in
+SHIPPED_IMAGES.tsv: update its sha256 column after a rebuild, tests/test_shipped_images.py says how).
+It runs in the first ComfyUI of COMFYUI_ENVS (.ci/run writes .comfyui/envs.json) or COMFYUI_DIR:
 
-    COMFYUI_DIR=... COMFYUI_PYTHON=... .venv/bin/python tools/build_workflows.py [--check] [--no-thumbnails]
+    COMFYUI_ENVS=.comfyui/envs.json .venv/bin/python tools/build_workflows.py [--check] [--no-thumbnails]
 
 --check writes nothing and exits 1 when a file on disk differs from what the frontend builds.
 """
@@ -19,7 +20,6 @@ import argparse
 import json
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,34 +51,33 @@ def write(built: dict, folder: Path) -> None:
         (folder / "api" / f"{name}.json").write_text(dump_json(prompt))
 
 
-def write_thumbnails(frontend: Frontend, server: harness.ComfyServer, built: dict, folder: Path,
-                     api_server_url: str) -> None:
+def write_thumbnails(frontend: Frontend, built: dict, folder: Path) -> None:
+    """Each template's thumbnail is a picture of its own graph as the frontend draws it (its stored view,
+    photo loaders empty): licence-clean, and it shows what the template does."""
+    import io
+
     from PIL import Image
 
     for name, (workflow, _) in built.items():
         frontend.load(workflow)
-        point_at_test_inputs(frontend, api_server_url)
-        saved = run_in_frontend(frontend, server)
-        with Image.open(saved[0]) as image:
+        with Image.open(io.BytesIO(frontend.canvas_png())) as image:
             image = image.convert("RGB")
             image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH))
             image.save(folder / f"{name}.jpg", quality=85)
-        print(f"thumbnail {name}.jpg from {saved[0].name}")
+        print(f"thumbnail {name}.jpg: the graph as drawn by the frontend")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the files on disk; write nothing")
-    parser.add_argument("--no-thumbnails", action="store_true", help="do not run the templates for thumbnails")
+    parser.add_argument("--no-thumbnails", action="store_true", help="do not redraw the thumbnails")
     parser.add_argument("--dir", type=Path, default=REPO / "workflows")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="faceswap-v3-workflows-") as scratch:
         scratch = Path(scratch)
         thumbnails = not (args.check or args.no_thumbnails)
-        models = harness.standin_models(scratch / "models") if thumbnails else None
-        base = harness.prepare_base(scratch / "base", models, harness.TEST_INPUTS if thumbnails else None)
-        api_key = uuid.uuid4().hex
-        with harness.comfyui_server(base, env=harness.remote_node_env(api_key)) as server:
+        base = harness.prepare_base(scratch / "base")
+        with harness.comfyui_server(harness.default_environment(), base) as server:
             frontend = Frontend(server.url)
             try:
                 built = build_examples(frontend)
@@ -92,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 write(built, args.dir)
                 print(f"wrote {len(built)} workflows and their API twins to {args.dir}")
                 if thumbnails:
-                    with harness.faceswap_api_server(models, api_key) as api_server_url:
-                        write_thumbnails(frontend, server, built, args.dir, api_server_url)
+                    write_thumbnails(frontend, built, args.dir)
             finally:
                 frontend.close()
     return 0

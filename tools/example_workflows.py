@@ -58,7 +58,7 @@ def _one_swap(note: str, kind: str, save_x: int, prefix: str) -> Example:
     w.node("swap", kind, (340, 0))
     w.link(source, "image", "swap", "source_img")
     w.link(target, "image", "swap", "target_img")
-    w.node("save", "SaveImage", (save_x, 0), size=RESULT_SIZE, filename_prefix=prefix)
+    w.node("save", "FaceswapV3SaveImageMarked", (save_x, 0), size=RESULT_SIZE, filename_prefix=prefix)
     w.link("swap", "image", "save", "images")
     return w
 
@@ -84,7 +84,7 @@ def separate_nodes() -> Example:
     w.node("restore", "FaceswapV3RestoreFace", (1000, 110))
     w.link("swap", "image", "restore", "image")
     w.link("target_faces", "faces", "restore", "faces")
-    w.node("save", "SaveImage", (1320, 110), size=RESULT_SIZE, filename_prefix="faceswap_v3_nodes")
+    w.node("save", "FaceswapV3SaveImageMarked", (1320, 110), size=RESULT_SIZE, filename_prefix="faceswap_v3_nodes")
     w.link("restore", "image", "save", "images")
     w.node("source_preview", "PreviewImage", (680, -200), "Numbered source faces", size=(300, 270))
     w.link("source_faces", "preview", "source_preview", "images")
@@ -105,7 +105,7 @@ def multi_face() -> Example:
     for swap, prefix, y in (("by_index", "faceswap_v3_by_index", 0), ("by_gender", "faceswap_v3_by_gender", 400)):
         w.link(source, "image", swap, "source_img")
         w.link(target, "image", swap, "target_img")
-        w.node(f"save_{swap}", "SaveImage", (680, y), size=RESULT_SIZE, filename_prefix=prefix)
+        w.node(f"save_{swap}", "FaceswapV3SaveImageMarked", (680, y), size=RESULT_SIZE, filename_prefix=prefix)
         w.link(swap, "image", f"save_{swap}", "images")
     return w
 
@@ -126,7 +126,7 @@ def video_frames() -> Example:
     w.node("swap", "FaceswapV3", (540, 0), face_restore_weight=0.0)
     w.link("source", "image", "swap", "source_img")
     w.link("batch", "IMAGE", "swap", "target_img")
-    w.node("save", "SaveImage", (880, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3_frames")
+    w.node("save", "FaceswapV3SaveImageMarked", (880, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3_frames")
     w.link("swap", "image", "save", "images")
     return w
 
@@ -150,16 +150,16 @@ def with_core_nodes() -> Example:
     w.link("scale", "IMAGE", "swap", "target_img")
     w.node("preview", "PreviewImage", (1000, 0), size=RESULT_SIZE)
     w.link("swap", "image", "preview", "images")
-    w.node("save", "SaveImage", (1000, 360), size=RESULT_SIZE, filename_prefix="faceswap_v3_scaled")
+    w.node("save", "FaceswapV3SaveImageMarked", (1000, 360), size=RESULT_SIZE, filename_prefix="faceswap_v3_scaled")
     w.link("swap", "image", "save", "images")
     return w
 
 
 EXAMPLES = {
-    "01_faceswap_v3_all_in_one": all_in_one,
-    "02_faceswap_v3_separate_nodes": separate_nodes,
-    "03_faceswap_v3_multiple_faces": multi_face,
-    "04_faceswap_v3_video_frames_batch": video_frames,
-    "05_faceswap_v3_hosted_api": hosted_api,
-    "06_faceswap_v3_with_core_nodes": with_core_nodes,
+    "1. Swap a face with one node": all_in_one,
+    "2. Swap a face step by step": separate_nodes,
+    "3. Swap several faces": multi_face,
+    "4. Swap faces in video frames": video_frames,
+    "5. Swap with the hosted API": hosted_api,
+    "6. Swap inside a core ComfyUI graph": with_core_nodes,
 }

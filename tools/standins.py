@@ -23,13 +23,15 @@ def _save(graph, path: Path) -> Path:
 
 
 def inswapper(path: Path, kind: str = "identity", colour=(0.0, 1.0, 0.0), seed: int = 0, size: int = 128,
-              batch: int | None = 1, emap: bool = True) -> Path:
+              batch: int | None = 1, emap: bool = True, fp16: bool = False) -> Path:
     """inswapper_128's interface: target [1,3,128,128] RGB 0..1, source [1,512] latent -> [1,3,128,128];
     the [512,512] emap is the last initializer. size 256: ReSwapper 256's interface; batch None: a dynamic
     batch dimension; emap False (with size 256): HyperSwap's interface (RGB -1..1, normed embedding).
 
     identity: returns target. solid: returns one colour. latent: target shifted by a projection of the
-    source, so the output depends on the embedding transform being applied exactly."""
+    source, so the output depends on the embedding transform being applied exactly.
+    fp16: like inswapper_128_fp16.onnx (ReActor's): float32 inputs and output, the graph computing in float16
+    (Cast at both ends) and the emap stored as float16."""
     rng = np.random.default_rng(seed)
     n = batch if batch else "N"
     target = helper.make_tensor_value_info("target", TensorProto.FLOAT, [n, 3, size, size])
@@ -42,20 +44,24 @@ def inswapper(path: Path, kind: str = "identity", colour=(0.0, 1.0, 0.0), seed: 
     fill = numpy_helper.from_array(np.array(colour, np.float32).reshape(1, 3, 1, 1), "fill")
     initializers = [projection, shape, zero, fill]
     if emap:
-        initializers.append(numpy_helper.from_array(emap_values, "emap"))
+        initializers.append(numpy_helper.from_array(emap_values.astype(np.float16 if fp16 else np.float32), "emap"))
     nodes = [
         helper.make_node("MatMul", ["source", "projection"], ["shift_flat"]),
         helper.make_node("Reshape", ["shift_flat", "shape"], ["shift"]),
     ]
+    if fp16:  # the target through float16 and back, as a converted model's first and last Cast do
+        nodes += [helper.make_node("Cast", ["target"], ["target16"], to=TensorProto.FLOAT16),
+                  helper.make_node("Cast", ["target16"], ["target32"], to=TensorProto.FLOAT)]
+    pixels = "target32" if fp16 else "target"
     if kind == "identity":
         nodes += [helper.make_node("Mul", ["shift", "zero"], ["nothing"]),
-                  helper.make_node("Add", ["target", "nothing"], ["output"])]
+                  helper.make_node("Add", [pixels, "nothing"], ["output"])]
     elif kind == "solid":
-        nodes += [helper.make_node("Mul", ["target", "zero"], ["blank"]),
+        nodes += [helper.make_node("Mul", [pixels, "zero"], ["blank"]),
                   helper.make_node("Add", ["blank", "fill"], ["output"])]
     elif kind == "latent":
         nodes += [helper.make_node("Mul", ["shift", "fill"], ["scaled"]),
-                  helper.make_node("Add", ["target", "scaled"], ["output"])]
+                  helper.make_node("Add", [pixels, "scaled"], ["output"])]
     else:
         raise ValueError(kind)
     graph = helper.make_graph(nodes, f"swapper_standin_{kind}", [target, source], [output], initializer=initializers)
@@ -158,3 +164,48 @@ def arcface_content(path: Path, sigma: float = 3.0, seed: int = 3) -> Path:
     ]
     return _save(helper.make_graph(nodes, "arcface_content_standin", [data], [out],
                                    initializer=[frequencies, phases]), path)
+
+
+def content_analyser(path: Path, model: str, flag_above: float = 0.5) -> Path:
+    """FaceFusion's content analyser `model` (nsfw_1/2/3) with its exact interface: 'input' [1,3,S,S] (S 640,
+    384, 448), output [1,9,8400] detection rows (nsfw_1) or [1,2] / [1,4] logits (nsfw_2 / nsfw_3). The
+    stand-in flags an image (its score crosses FaceFusion's threshold) when the mean of red minus green,
+    in 0..1 pixel units, is above flag_above: a magenta marker image flags, photos of people do not."""
+    from faceswap_v3.pipeline.content_check.facefusion_nsfw import ANALYSERS
+    from faceswap_v3.pipeline.content_check.thresholds import FACEFUSION_THRESHOLDS
+
+    spec = ANALYSERS[model]
+    # red - green of the normalised input, where raw red - green = flag_above on a grey level of 0.5
+    cut = ((0.5 + flag_above / 2 - spec.mean[0]) / spec.std[0]) - ((0.5 - flag_above / 2 - spec.mean[1]) / spec.std[1])
+    size, threshold = spec.size, FACEFUSION_THRESHOLDS[model]
+    data = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, size, size])
+    shapes = {"nsfw_1": [1, 9, 8400], "nsfw_2": [1, 2], "nsfw_3": [1, 4]}[model]
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, shapes)
+    # output = base + slot * (gain * (mean(red - green) - cut) + threshold): only `slot` carries the score
+    slot = np.zeros(shapes, np.float32)
+    if model == "nsfw_1":
+        slot[:, 4:, :] = 1.0
+    else:
+        slot[0, 0 if model == "nsfw_2" else 2] = 1.0
+    consts = {"r0": [0], "r1": [1], "g1": [2], "ch": [1], "cut": [cut], "gain": [4.0], "thr": [threshold]}
+    initializers = [numpy_helper.from_array(np.array(v, np.int64 if k in ("r0", "r1", "g1", "ch") else np.float32),
+                                            k) for k, v in consts.items()]
+    initializers.append(numpy_helper.from_array(slot, "slot"))
+    nodes = [
+        helper.make_node("Slice", ["input", "r0", "r1", "ch"], ["red"]),
+        helper.make_node("Slice", ["input", "r1", "g1", "ch"], ["green"]),
+        helper.make_node("Sub", ["red", "green"], ["difference"]),
+        helper.make_node("ReduceMean", ["difference"], ["level"], keepdims=0),
+        helper.make_node("Sub", ["level", "cut"], ["above"]),
+        helper.make_node("Mul", ["above", "gain"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "thr"], ["score"]),
+        helper.make_node("Mul", ["slot", "score"], ["output"]),
+    ]
+    return _save(helper.make_graph(nodes, f"{model}_standin", [data], [out], initializer=initializers), path)
+
+
+def content_analysers(folder: Path, flag_above: dict[str, float] | None = None) -> Path:
+    """All three stand-ins in folder (a models/content_analyser/ folder); flag_above per model (default 0.5)."""
+    for model in ("nsfw_1", "nsfw_2", "nsfw_3"):
+        content_analyser(folder / f"{model}.onnx", model, (flag_above or {}).get(model, 0.5))
+    return folder

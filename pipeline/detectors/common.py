@@ -1,4 +1,4 @@
-"""Pieces every detector shares: the bounded-size copy, NMS, loading a checkpoint safely."""
+"""Pieces every detector shares: the bounded-size copy, NMS, loading a state dict strictly."""
 
 from __future__ import annotations
 
@@ -21,16 +21,19 @@ class FaceDetector(Protocol):
 
 
 class TorchDetector:
-    """A torch detector: its checkpoint loaded, on device, into the network its subclass names (built for
-    the variant). detect(rgb) runs the subclass's find_faces on a copy whose long side is at most max_side,
-    keeps the boxes NMS keeps and maps the faces back to rgb."""
+    """A torch detector: its checkpoint's state dict loaded, on device, into the network its subclass names
+    (built for the variant that variant_of recognised in the state dict). detect(rgb) runs the network on a
+    copy whose long side is at most max_side (the subclass's net_input and read_faces), keeps the boxes NMS
+    keeps and maps the faces back to rgb."""
 
     network: tuple[str, str, str, str]  # the net's module and class, the name and checkpoint name formats
+    variants: tuple[str, ...]
     score_threshold: float
     nms_threshold: float
 
-    def __init__(self, path: Path, variant: str, device: str | None = None, score_threshold: float | None = None,
-                 nms_threshold: float | None = None, max_side: int = 640) -> None:
+    def __init__(self, path: Path, state: dict, variant: str, device: str | None = None,
+                 score_threshold: float | None = None, nms_threshold: float | None = None,
+                 max_side: int = 640) -> None:
         import torch
 
         module, net_class, name, checkpoint = self.network
@@ -38,7 +41,7 @@ class TorchDetector:
         self.name = name.format(variant)
         self.device = torch_device(device)
         self.runs_on = f"torch:{self.device}"
-        load_state_dict(Path(path), net, checkpoint.format(variant))
+        load_state_dict(state, Path(path), net, checkpoint.format(variant))
         self.net = net.eval().to(self.device)
         self.torch_module = self.net  # what a host's memory manager may account for
         self.score_threshold = self.score_threshold if score_threshold is None else score_threshold
@@ -46,19 +49,41 @@ class TorchDetector:
         self.max_side = max_side
         self._torch = torch
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        small, scale = bounded_copy(rgb, self.max_side)
-        boxes, scores, landmarks = self.find_faces(small)
-        order = nms(boxes, scores, self.nms_threshold)
-        return faces_from_arrays(boxes[order], scores[order], landmarks[order], scale, rgb.shape)
-
-    def find_faces(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(boxes xyxy, scores, 5 landmarks as 10 values) above the score threshold, in small's pixels."""
+    @classmethod
+    def variant_of(cls, keys: set[str]) -> str | None:
+        """The variant whose layout these state-dict keys have, or None if they are not this network's."""
         raise NotImplementedError
 
-    def run_net(self, chw: np.ndarray):
-        """The network's outputs for one (3, H, W) float32 image."""
-        x = self._torch.from_numpy(np.ascontiguousarray(chw))[None].to(self.device)
+    @classmethod
+    def checkpoint_name(cls, variant: str) -> str:
+        return cls.network[3].format(variant)
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        return self.detect_batch([rgb])[0]
+
+    def detect_batch(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        """The faces of several frames of one size, with one network call for all (keeps a GPU busy)."""
+        smalls = [bounded_copy(rgb, self.max_side) for rgb in frames]
+        outputs = self.run_net(np.stack([self.net_input(small) for small, _ in smalls]))
+        found = []
+        for i, ((small, scale), rgb) in enumerate(zip(smalls, frames)):
+            boxes, scores, landmarks = self.read_faces(outputs, i, small.shape[:2])
+            order = nms(boxes, scores, self.nms_threshold)
+            found.append(faces_from_arrays(boxes[order], scores[order], landmarks[order], scale, rgb.shape))
+        return found
+
+    def net_input(self, small: np.ndarray) -> np.ndarray:
+        """The network's (3, H, W) float32 input for one bounded RGB copy."""
+        raise NotImplementedError
+
+    def read_faces(self, outputs, i: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes xyxy, scores, 5 landmarks as 10 values) above the score threshold in image i of the batch's
+        outputs, in the pixels of its bounded copy of size (height, width)."""
+        raise NotImplementedError
+
+    def run_net(self, batch: np.ndarray):
+        """The network's outputs for a (N, 3, H, W) float32 batch."""
+        x = self._torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
         with self._torch.inference_mode():
             return self.net(x)
 
@@ -101,19 +126,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return keep.numpy()
 
 
-def load_state_dict(path: Path, net, what: str) -> None:
-    """Load a .pth state dict with weights_only=True into net under strict=True, or explain the mismatch."""
-    import torch
-
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise ModelUnavailable(f"{path} could not be loaded as a plain PyTorch state dict ({exc})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelUnavailable(f"{path} holds a {type(state).__name__}, not a state dict of {what}")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+def load_state_dict(state: dict, path: Path, net, what: str) -> None:
+    """Load state into net under strict=True, or explain the mismatch naming path."""
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

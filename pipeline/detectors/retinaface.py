@@ -24,7 +24,9 @@ def prior_boxes(height: int, width: int) -> np.ndarray:
         for i, j in product(range(ceil(height / step)), range(ceil(width / step))):
             for size in sizes:
                 priors.append(((j + 0.5) * step / width, (i + 0.5) * step / height, size / width, size / height))
-    return np.asarray(priors, dtype=np.float32)
+    table = np.asarray(priors, dtype=np.float32)
+    table.setflags(write=False)  # cached: shared by every later call
+    return table
 
 
 def decode(loc: np.ndarray, landmarks: np.ndarray, priors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,13 +43,24 @@ class RetinaFaceDetector(TorchDetector):
 
     network = ("retinaface_net", "RetinaFaceNet", "retinaface_{}", "RetinaFace {}")
     score_threshold, nms_threshold = 0.8, 0.4
+    variants = ("resnet50", "mobile0.25")
 
-    def find_faces(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        h, w = small.shape[:2]
-        bgr = small[:, :, ::-1].astype(np.float32) - _BGR_MEAN
-        loc, conf, marks = (t[0].float().cpu().numpy() for t in self.run_net(bgr.transpose(2, 0, 1)))
+    @classmethod
+    def variant_of(cls, keys: set[str]) -> str | None:
+        if "ClassHead.0.conv1x1.weight" not in keys:
+            return None
+        if "body.stage1.0.0.weight" in keys:
+            return "mobile0.25"
+        return "resnet50" if "body.layer1.0.conv1.weight" in keys else None
+
+    def net_input(self, small: np.ndarray) -> np.ndarray:
+        return (small[:, :, ::-1].astype(np.float32) - _BGR_MEAN).transpose(2, 0, 1)
+
+    def read_faces(self, outputs, i: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        h, w = size
+        loc, conf, marks = (t[i].float().cpu().numpy() for t in outputs)
         scores = conf[:, 1]
         keep = scores > self.score_threshold
         boxes, landmarks = decode(loc[keep], marks[keep], prior_boxes(h, w)[keep])
-        size = np.array([w, h] * 2, dtype=np.float32)
-        return boxes * size, scores[keep], landmarks * np.tile([w, h], 5).astype(np.float32)
+        scale = np.array([w, h] * 2, dtype=np.float32)
+        return boxes * scale, scores[keep], landmarks * np.tile([w, h], 5).astype(np.float32)

@@ -8,17 +8,13 @@ import numpy as np
 
 from ..errors import ModelUnavailable
 from ..face import Face
-from ..onnx_session import active_provider, default_providers
+from ..onnx_session import active_provider, insightface_model
 
 
 class SCRFDDetector:
     def __init__(self, path: Path, providers: list[str] | None = None, score_threshold: float = 0.5,
                  input_size: int = 640) -> None:
-        from insightface.model_zoo import SCRFD, get_model
-
-        model = get_model(str(path), providers=providers or default_providers())
-        if not isinstance(model, SCRFD):
-            raise ModelUnavailable(f"{path} is not an SCRFD face detector (insightface sees {type(model).__name__})")
+        model = insightface_model(path, "SCRFD", "an SCRFD face detector", providers, role="detect")
         if not model.use_kps:
             raise ModelUnavailable(f"{path} is an SCRFD detector without the 5 face keypoints swapping needs")
         model.prepare(ctx_id=0, det_thresh=score_threshold, input_size=(input_size, input_size))

@@ -14,13 +14,25 @@ class YOLOv5FaceDetector(TorchDetector):
 
     network = ("yolov5face_net", "YOLOv5FaceNet", "YOLOv5{}", "YOLOv5{}-face")
     score_threshold, nms_threshold = 0.7, 0.5
+    variants = ("l", "n")
 
-    def find_faces(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @classmethod
+    def variant_of(cls, keys: set[str]) -> str | None:
+        if "model.0.stem_1.conv.weight" not in keys:
+            return None
+        if "model.1.branch1.0.weight" in keys:  # ShuffleNetV2 stages
+            return "n"
+        return "l" if "model.1.cv1.conv.weight" in keys else None  # C3 stages
+
+    def net_input(self, small: np.ndarray) -> np.ndarray:
         h, w = small.shape[:2]
         ph, pw = -(-h // _STRIDE) * _STRIDE, -(-w // _STRIDE) * _STRIDE
         padded = np.full((ph, pw, 3), 114, dtype=np.uint8)
         padded[:h, :w] = small
-        rows = self.run_net(padded.transpose(2, 0, 1).astype(np.float32) / 255.0)[0].float().cpu().numpy()
+        return padded.transpose(2, 0, 1).astype(np.float32) / 255.0
+
+    def read_faces(self, outputs, i: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = outputs[i].float().cpu().numpy()
         scores = rows[:, 4] * rows[:, 15]
         keep = (rows[:, 4] > self.score_threshold) & (scores > self.score_threshold)
         rows, scores = rows[keep], scores[keep]

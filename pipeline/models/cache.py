@@ -1,5 +1,5 @@
 """Where loaded models live. By default each model is built once per process and kept; a host
-application (ComfyUI, through nodes/comfy_models.py) can install its own cache to manage them."""
+application (ComfyUI, through nodes/comfy_env/comfy_models.py) can install its own cache to manage them."""
 
 from __future__ import annotations
 
@@ -23,11 +23,16 @@ class ProcessModelCache:
 
     def __init__(self) -> None:
         self._models: dict[tuple[str, str, str], object] = {}
-        self._lock = threading.RLock()  # held while a model builds: a second caller waits for it, not rebuilds
+        # One lock per model, held while it builds: a second caller for that model waits for it rather than
+        # rebuild it, while a caller for another model (a detector beside a swapper) goes ahead.
+        self._building: dict[tuple[str, str, str], threading.Lock] = {}
+        self._table_lock = threading.Lock()
 
     def get(self, kind: str, path: Path, device: str | None, build: Callable[[], T]) -> T:
         key = (kind, str(path), device or "")
-        with self._lock:
+        with self._table_lock:
+            lock = self._building.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._models:
                 self._models[key] = build()
             return self._models[key]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ModelUnavailable
+
 _CODEFORMER_RELEASE = "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0"
 _GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
 _BUFFALO_L = "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"
@@ -90,6 +92,17 @@ _FILES = [
               "MIT (yakhyo/face-parsing)", size=93632546),
 ]
 
+# FaceFusion's content analysers (folder: content_analyser). FaceFusion publishes CRC32 .hash files only,
+# so no SHA-256 is recorded; the sizes are the values two unrelated download lists agree on.
+_FILES += [
+    ModelFile("nsfw_1.onnx", "content_analyser", f"{_FACEFUSION_ASSETS}/models-3.3.0/nsfw_1.onnx",
+              "Apache-2.0 (EraX NSFW detector)", size=80_414_194),
+    ModelFile("nsfw_2.onnx", "content_analyser", f"{_FACEFUSION_ASSETS}/models-3.3.0/nsfw_2.onnx",
+              "Apache-2.0 (Marqo nsfw-image-detection-384)", size=22_489_928),
+    ModelFile("nsfw_3.onnx", "content_analyser", f"{_FACEFUSION_ASSETS}/models-3.3.0/nsfw_3.onnx",
+              "MIT (Freepik nsfw_image_detector)", size=358_188_033),
+]
+
 MODEL_FILES: dict[str, ModelFile] = {f.name: f for f in _FILES}
 
 DETECTOR_FILES = {
@@ -101,6 +114,7 @@ DETECTOR_FILES = {
 }
 GENDERAGE_FILE = "models/buffalo_l/genderage.onnx"
 OCCLUDER_FILES = ("xseg_1.onnx", "xseg_2.onnx", "xseg_3.onnx")
+CONTENT_ANALYSER_FILES = ("nsfw_1.onnx", "nsfw_2.onnx", "nsfw_3.onnx")
 PARSER_FILES = ("bisenet_resnet_34.onnx", "bisenet_resnet_18.onnx")
 
 
@@ -108,4 +122,5 @@ def model_file(name: str) -> ModelFile:
     try:
         return MODEL_FILES[name]
     except KeyError:
-        raise KeyError(f"{name!r} is not a model this pack knows; known: {', '.join(MODEL_FILES)}") from None
+        raise ModelUnavailable(f"{name!r} is not a model this pack knows; use one of {', '.join(MODEL_FILES)}, or put "
+                               "the file in its models folder and give its file name") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import ModelUnavailable
 from ..face_masks import FaceMasker, MaskOptions, Occluder, Parser
@@ -19,6 +20,14 @@ DEFAULT_SWAPPER = "inswapper_128.onnx"
 SWAPPER_FOLDERS = ("insightface", "reswapper", "hyperswap")  # ReActor's folders, so its users' files are found
 MASK_FOLDER = "face_parsing"
 RECOGNIZER_FILE = "models/buffalo_l/w600k_r50.onnx"
+FP16_VARIANTS = {DEFAULT_SWAPPER: "inswapper_128_fp16.onnx"}  # the name ReActor distributes it under
+
+
+def swapper_for_device(name: str, onnx_on_gpu: bool, have: Callable[[str], bool]) -> str:
+    """On a GPU, the fp16 variant of the named swapper where the user has it (half the memory traffic);
+    on the CPU, where float16 runs slower, the file named."""
+    variant = FP16_VARIANTS.get(name)
+    return variant if onnx_on_gpu and variant is not None and have(variant) else name
 
 
 @dataclass
@@ -33,6 +42,14 @@ class SwapModels:
     swapper_file: str = DEFAULT_SWAPPER
     recognizer_file: str = RECOGNIZER_FILE
     runs_on: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # file name -> where it ran
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the models run on a GPU (onnxruntime's CUDA provider, or a torch CUDA device)."""
+        from ..devices import torch_device
+        from ..onnx_session import default_providers
+
+        return default_providers()[0] == "CUDAExecutionProvider" or torch_device(self.device).type == "cuda"
 
     def _resolve(self, name: str, folder: str | tuple[str, ...]) -> Path:
         if Path(name).is_absolute() or Path(name).is_file():
@@ -54,7 +71,12 @@ class SwapModels:
         return model
 
     def swapper(self) -> OnnxSwapper:
-        return self._cached("swapper", self._resolve(self.swapper_file, SWAPPER_FOLDERS), OnnxSwapper)
+        from ..onnx_session import default_providers
+
+        dirs = [d for folder in SWAPPER_FOLDERS for d in self.store.dirs(folder)]
+        on_gpu = default_providers()[0] == "CUDAExecutionProvider"
+        name = swapper_for_device(self.swapper_file, on_gpu, lambda variant: find_file(variant, dirs) is not None)
+        return self._cached("swapper", self._resolve(name, SWAPPER_FOLDERS), OnnxSwapper)
 
     def masker(self, options: MaskOptions) -> FaceMasker:
         """The face masks the options ask for, with their models loaded (once per process)."""

@@ -1,0 +1,91 @@
+"""python -m faceswap_v3 worker --redis URL: one model-resident worker of a Faceswap V3 cluster (the API
+processes are `serve --redis URL`). Start one per GPU (--device cuda:N) or per CPU slot."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+from ..pipeline.content_check import CLASSIFIERS
+from ..pipeline.errors import BadInput, ModelUnavailable
+from ..pipeline.models.store import ModelStore
+from ..pipeline.models.swap_models import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
+from .serve import c2pa_signer, content_check
+from .terminal_progress import terminal_progress
+
+# "module:function" of a stand-in engine (JobInput -> (image bytes, warnings)) for tests and benchmarks:
+# the worker then loads no model.
+ENV_ENGINE = "FACESWAP_V3_WORKER_ENGINE"
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("worker", help="run Faceswap V3 jobs queued in Redis by `serve --redis` (a cluster worker)")
+    p.add_argument("--redis", required=True, metavar="URL", help="the cluster's Redis, e.g. redis://127.0.0.1:6379/0")
+    p.add_argument("--device", help="where the models run, e.g. cuda:0 or cpu (default: the first GPU, else the CPU)")
+    p.add_argument("--models-dir", type=Path, help="models root laid out like ComfyUI's models/")
+    p.add_argument("--swap-model", default=DEFAULT_SWAPPER)
+    p.add_argument("--recognition-model", default=RECOGNIZER_FILE)
+    p.add_argument("--name", help="this worker's name in /metrics (default: host-pid)")
+    p.add_argument("--max-attempts", type=int, default=2,
+                   help="runs of a job whose worker died before it is FAILED (default 2)")
+    p.add_argument("--job-timeout", type=float, default=600.0,
+                   help="seconds a job may run before it is FAILED; a dead worker's job is taken again after "
+                        "this plus 2 s (default 600)")
+    p.add_argument("--poll-delay", type=float, default=0.01,
+                   help="seconds between looks at the queue when idle (default 0.01: a job waits 5 ms on average)")
+    p.add_argument("--content-check", default="auto", choices=("auto", *CLASSIFIERS),
+                   help="the classifier every job's images pass on this worker (see serve --help); the worker "
+                        "does not start without one")
+    p.add_argument("--no-content-check", action="store_true",
+                   help="run jobs without any content check (logged at start)")
+    p.add_argument("--c2pa-cert", type=Path, help="PEM certificate chain to sign every result with a C2PA manifest")
+    p.add_argument("--c2pa-key", type=Path, help="the PEM private key of --c2pa-cert")
+    p.set_defaults(run=run)
+
+
+def stand_in_engine(spec: str) -> Callable:
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise BadInput(f"${ENV_ENGINE}={spec!r} does not name an engine function (module:function): {exc}") from None
+
+
+def load_models(models: SwapModels) -> None:
+    """Load the swapper and the recognizer now (they stay resident); BadInput naming what is missing."""
+    try:
+        models.swapper()
+        models.recognizer()
+    except ModelUnavailable as exc:
+        raise BadInput(f"this worker cannot run jobs: {exc}; install the model or pass --models-dir") from None
+
+
+def run(args) -> int:
+    import asyncio
+
+    from ..server.cluster_worker import ClusterWorker, serve_worker
+    from ..server.redis_admission import RedisAdmission
+    from ..server.admission import ServerLimits
+    from ..server.redis_store import RedisJobStore, check_reachable, shown_url
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.max_attempts < 1 or args.job_timeout <= 0 or args.poll_delay <= 0:
+        raise BadInput("--max-attempts must be at least 1, --job-timeout and --poll-delay above 0")
+    check_reachable(args.redis)
+    model_store = ModelStore(models_root=args.models_dir, progress_for=terminal_progress)
+    models = SwapModels(store=model_store, device=args.device, swapper_file=args.swap_model,
+                        recognizer_file=args.recognition_model)
+    check, signer = content_check(args, model_store), c2pa_signer(args)
+    spec = os.environ.get(ENV_ENGINE)
+    engine = stand_in_engine(spec) if spec else None
+    if engine is None:
+        load_models(models)
+    store = RedisJobStore(args.redis, RedisAdmission(args.redis, ServerLimits()))
+    worker = ClusterWorker(store, models, engine, name=args.name, max_attempts=args.max_attempts,
+                           job_timeout_s=args.job_timeout, content_check=check, signer=signer)
+    print(f"worker {worker.name} taking jobs from {shown_url(args.redis)}", flush=True)
+    asyncio.run(serve_worker(worker, args.poll_delay))
+    return 0

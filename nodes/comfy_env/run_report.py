@@ -1,0 +1,26 @@
+"""A swap's info output: its warnings on screen (a CPU fallback on a GPU machine among them) and its text."""
+
+from __future__ import annotations
+
+import logging
+
+from ...pipeline.run_report import cpu_fallback_warning, run_info
+from ...pipeline.similarity import describe_similarities
+from .device import gpu_present
+from .toasts import show_warnings
+
+log = logging.getLogger("faceswap_v3")
+
+
+def report_run(result) -> str:
+    """Show a swap's warnings (and a CPU fallback on a GPU machine); return the info output's text."""
+    warnings = list(result.warnings)
+    cpu = cpu_fallback_warning(result.runs_on, gpu_present())
+    if cpu:
+        log.warning("Faceswap V3: %s", cpu)
+        warnings.append(cpu)
+    show_warnings(warnings)
+    details = ([describe_similarities(result.face_similarities)] if result.face_similarities else []) + result.tracks
+    info = run_info(result.faces_swapped, result.runs_on, warnings, details)
+    log.info("Faceswap V3: %s", info.replace("\n", "; "))
+    return info

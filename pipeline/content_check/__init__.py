@@ -1,0 +1,60 @@
+"""Content checks: a classifier judges each image of a job (target and source before the swap, the result
+after it). Backends: FaceFusion's three content analysers voting 2 of 3 (facefusion_nsfw.py) and the
+optional nudenet package (nudenet_detector.py); every threshold is in thresholds.py."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..errors import ModelUnavailable
+from ..models.locate import find_file
+from ..models.registry import CONTENT_ANALYSER_FILES, model_file
+from ..models.store import ModelStore
+from .check import ContentCheck
+from .verdict import CONTENT_BLOCKED, Classifier, ContentBlocked, Verdict
+
+CLASSIFIERS = ("facefusion", "nudenet")
+HOW_TO_GET_ONE = ("install nudenet (`pip install nudenet`: its weights are AGPL-3.0, so it is never installed "
+                  "for you) or put FaceFusion's nsfw_1.onnx, nsfw_2.onnx and nsfw_3.onnx in "
+                  "models/content_analyser/")
+
+__all__ = ["CLASSIFIERS", "CONTENT_BLOCKED", "Classifier", "ContentBlocked", "ContentCheck", "Verdict",
+           "HOW_TO_GET_ONE", "load_check", "installed_check", "facefusion_files_present"]
+
+
+def facefusion_files_present(store: ModelStore) -> int:
+    """How many of FaceFusion's three analyser files are on disk."""
+    return sum(bool(find_file(name, store.dirs(model_file(name).folder))) for name in CONTENT_ANALYSER_FILES)
+
+
+def load_check(name: str, store: ModelStore) -> ContentCheck:
+    """The named classifier, loaded now (facefusion: its files downloaded on first use like every model;
+    nudenet: the installed package). Raises ModelUnavailable naming what is missing or broken."""
+    if name == "nudenet":
+        from .nudenet_detector import NudenetDetector, nudenet_installed
+
+        if not nudenet_installed():
+            raise ModelUnavailable("the nudenet content classifier is not installed: `pip install nudenet` "
+                                   "(AGPL-3.0 weights), or choose facefusion")
+        return ContentCheck(NudenetDetector())
+    if name == "facefusion":
+        from .facefusion_nsfw import ANALYSERS, FacefusionNsfw
+
+        return ContentCheck(FacefusionNsfw({key: store.path(spec.file) for key, spec in ANALYSERS.items()}))
+    raise ValueError(f"unknown content classifier {name!r}; known: {', '.join(CLASSIFIERS)}")
+
+
+def installed_check(store: ModelStore, only: str | None = None) -> ContentCheck | None:
+    """A classifier that is already on this machine, never downloading or installing one: nudenet when
+    the package is installed, else FaceFusion's analysers when their files are present; None if neither.
+    only: consider just that one. One or two of FaceFusion's three files raise ModelUnavailable naming
+    the missing one, as does a broken file."""
+    from .nudenet_detector import nudenet_installed
+
+    if only not in (None, *CLASSIFIERS):
+        raise ValueError(f"unknown content classifier {only!r}; known: {', '.join(CLASSIFIERS)}")
+    if only in (None, "nudenet") and nudenet_installed():
+        return load_check("nudenet", store)
+    if only in (None, "facefusion") and facefusion_files_present(store):
+        return load_check("facefusion", dataclasses.replace(store, allow_download=False))
+    return None

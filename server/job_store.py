@@ -1,0 +1,58 @@
+"""What the API's routes need from a job backend, whichever keeps the jobs: the local one (SQLite table,
+worker thread, local_store.py) or the cluster one (Redis and arq workers, redis_store.py). Both keep the
+states, the 422 for failed jobs, the 404 for unknown or expired ids and the one-hour retention alike."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..pipeline.errors import FaceswapError
+from ..pipeline.params import FaceswapParams
+from .admission import Ticket
+from .job_runner import Outcome
+from .job_table import RESULT_TTL_S, Job
+
+__all__ = ["RESULT_TTL_S", "Job", "JobStore", "StoreUnavailable"]
+
+
+class StoreUnavailable(FaceswapError):
+    """The job store cannot be reached for now (Redis down or unreachable): answer 503 with Retry-After."""
+
+    def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class JobStore(Protocol):
+    owns_uploads: bool  # True: the store deletes the uploads a job read when it ends; False: the API does at submit
+
+    async def start(self) -> None:
+        """Connect, and queue again what a restart left unfinished."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the store cannot be reached."""
+
+    async def submit(self, params: FaceswapParams, source: bytes, target: bytes, ticket: Ticket,
+                     key_digest: str | None = None, uploads: list[str] | tuple = ()) -> Job:
+        """Store a v2 job and queue it; from then on it ends COMPLETED or FAILED. key_digest: who may
+        delete it; uploads: this server's uploads its images came from, deleted when it ends."""
+
+    async def run_inline(self, params: FaceswapParams, source: bytes, target: bytes, ticket: Ticket) -> Outcome:
+        """A v1 (sync) job: run it and wait for its outcome; nothing is kept."""
+
+    async def get(self, request_id: str) -> Job | None:
+        """The job, or None when unknown or expired."""
+
+    async def result(self, request_id: str) -> bytes | None:
+        """A COMPLETED job's image."""
+
+    async def delete(self, request_id: str) -> bool:
+        """Forget a job, its inputs and its result now; False when there was none."""
+
+    async def expire(self) -> None:
+        """Drop what is past its hour (where the store does not do it by itself)."""
+
+    async def metrics(self) -> dict:
+        """Queue depth, jobs per state and, for a cluster, per-worker counts."""
