@@ -21,9 +21,10 @@ from .widgets import (BASE64, FACE_SELECTOR, IMAGE_FORMAT, IMAGE_QUALITY, INTERP
 
 
 def api_widgets(store) -> dict:
-    """The API's parameters in the API's order, shared with the remote node so graphs can switch.
-    store None (the remote node): the API's own values only, and its base64 transport switch. Locally
-    nothing is encoded: image_format and image_quality only travel along, and base64 is absent."""
+    """The API's parameters in the API's order, shared with the remote node. store None (the remote node):
+    the API's own values only, its output encoding and its base64 transport switch. Locally nothing is
+    encoded: image_format and image_quality are the node's last widgets (output_encoding_widgets) and
+    base64 is absent."""
     remote = store is None
     widgets = {
         "input_faces_index": index_widget("target"),
@@ -35,12 +36,17 @@ def api_widgets(store) -> dict:
         "detect_gender_input": gender_widget("target"),
         "detect_gender_source": gender_widget("source"),
         "face_restore_weight": RESTORE_WEIGHT,
-        "image_format": IMAGE_FORMAT if remote else LOCAL_IMAGE_FORMAT,
-        "image_quality": IMAGE_QUALITY if remote else LOCAL_IMAGE_QUALITY,
     }
     if remote:
-        widgets["base64"] = BASE64
+        widgets.update(image_format=IMAGE_FORMAT, image_quality=IMAGE_QUALITY, base64=BASE64)
     return widgets
+
+
+def output_encoding_widgets() -> dict:
+    """The API's image_format and image_quality on the local node: every API parameter is a widget there too,
+    but this node's IMAGE is never encoded, so they come last, after the widgets that change the swap
+    (web/old_workflows.js moves the values of workflows saved with them among the API's widgets)."""
+    return {"image_format": LOCAL_IMAGE_FORMAT, "image_quality": LOCAL_IMAGE_QUALITY}
 
 
 class FaceswapV3:
@@ -66,7 +72,7 @@ class FaceswapV3:
             "optional": {
                 "pixel_boost": PIXEL_BOOST,
                 **mask_widgets(store),
-                "mask": MASK,
+                # sockets read top to bottom as a user connects them: the face to use right under target_img
                 "source_img": ("IMAGE", {"tooltip": "The face to use (its first frame)."}),
                 "source_face_model": (FACE_MODEL, {"tooltip": "Instead of source_img: a face model (Build or "
                                                               "Load Face Model)."}),
@@ -74,11 +80,13 @@ class FaceswapV3:
                                                          "picked by input_faces_index (first frame)."}),
                 "reference_face_model": (FACE_MODEL, {"tooltip": "face_selector reference: instead of "
                                                                  "reference_image, a face model."}),
+                "mask": MASK,
                 "face_selector": FACE_SELECTOR,
                 "reference_distance": REFERENCE_DISTANCE,
                 "track_faces": TRACK_FACES,
                 "measure_similarity": MEASURE_SIMILARITY,  # goes to FaceswapParams with the API's widgets
                 "content_check": CONTENT_CHECK,
+                **output_encoding_widgets(),
             },
         }
 

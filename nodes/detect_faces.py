@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 
 from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch, track_analyses
+from ..pipeline.errors import BadInput
 from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.preview import draw_faces
 from ..pipeline.options import DEFAULTS
 from ..pipeline.reference import reference_selector
+from ..pipeline.selection import Selection, missing_faces_reason
 from ..pipeline.tracking import describe_tracks
 from .comfy_env import device, folders, progress, toasts
+from .comfy_env.memory import held_models
 from .face_model_nodes import FACE_MODEL
+from .prompt_links import SWAP_FACES, consumers
 from .tensors import frames_to_image, image_to_frames
 from .widgets import (FACE_SELECTOR, FRAMES, ORDER, REFERENCE_DISTANCE, TRACK_FACES, facedetection_widget, gender_widget,
                       index_widget)
@@ -54,11 +58,13 @@ class DetectFaces:
                                                                  "reference_image, a face model."}),
                 "track_faces": TRACK_FACES,
             },
+            "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"},
         }
 
     def detect(self, image, facedetection, detection_face_order, detect_gender, faces_index,
                face_selector=DEFAULTS["face_selector"], reference_distance=DEFAULTS["reference_distance"],
-               reference_image=None, reference_face_model=None, track_faces=DEFAULTS["track_faces"]):
+               reference_image=None, reference_face_model=None, track_faces=DEFAULTS["track_faces"], prompt=None,
+               unique_id=None):
         frames = image_to_frames(image)
         request = AnalysisRequest(facedetection=facedetection, detection_face_order=detection_face_order,
                                   detect_gender=detect_gender, faces_index=faces_index)
@@ -73,17 +79,20 @@ class DetectFaces:
                                [reference.apply(rgb, a, models) for rgb, a in zip(frames, face_set.analyses)])
         if track_faces:
             face_set.analyses = list(track_analyses(face_set.analyses))
+        feeds = consumers(prompt, unique_id, 0)
+        if (SWAP_FACES, "source_faces") in feeds:
+            require_source_faces(face_set.analyses[0].selection)
         previews, warnings = [], []
         for i, (rgb, analysis) in enumerate(zip(frames, face_set.analyses)):
             selection = analysis.selection
             previews.append(draw_faces(rgb, list(selection.candidates), selection.picked_positions))
             if selection.missing:
-                warnings.append(f"{f'frame {i}: ' if len(frames) > 1 else ''}" + (selection.missing_reason or (
-                    f"faces_index asks for {', '.join(map(str, selection.missing))} but only "
-                    f"{selection.available} face(s) found")))
+                warnings.append(f"{f'frame {i}: ' if len(frames) > 1 else ''}"
+                                + missing_faces_reason(selection, "faces_index", tracked=bool(analysis.tracks)))
         for message in warnings:
             log.warning("Faceswap V3: %s", message)
-        toasts.show_warnings(warnings)
+        if (SWAP_FACES, "target_faces") not in feeds:  # Swap Faces warns about the same frames itself
+            toasts.show_warnings(warnings)
         info = face_set.summary()
         if reference is not None:
             matched = [sum(f is not None for f in a.selection.picked) for a in face_set.analyses]
@@ -92,5 +101,17 @@ class DetectFaces:
         if track_faces:
             info += "".join(f"\nframe {i}: {describe_tracks(a.tracks, a.selection.labels)}"
                             for i, a in enumerate(face_set.analyses))
+        info += "".join(f"\n{line}" for line in [*warnings[:16], held_models()] if line)
         log.info("DetectFaces: %s", info)
         return (face_set, frames_to_image(previews), info)
+
+
+def require_source_faces(selection: Selection) -> None:
+    """Swap Faces needs every source face asked for: say so here, on the node whose faces_index must change."""
+    if not selection.missing:
+        return
+    found = selection.available
+    fix = ("use a photo where a face is clearly visible" if found == 0 else
+           f"faces_index can be 0 to {found - 1}" if found > 1 else "faces_index can be 0")
+    raise BadInput(f"{missing_faces_reason(selection, 'faces_index', role='source')}; these faces are Swap Faces' "
+                   f"source_faces, where every face asked for must exist: {fix}")

@@ -33,7 +33,6 @@ class FaceSimilarity:
         store = folders.model_store()
         return {
             "required": {
-                "image_b": ("IMAGE", {"tooltip": "The image (or frames) to compare with the reference face."}),
                 "facedetection": facedetection_widget(store),
                 "detection_face_order": ORDER,
                 "face_index_a": ("STRING", {"default": "0", "tooltip": "Which face of image_a (one index)."}),
@@ -42,11 +41,15 @@ class FaceSimilarity:
             "optional": {
                 "image_a": ("IMAGE", {"tooltip": "The reference face's image (its first frame)."}),
                 "face_model_a": (FACE_MODEL, {"tooltip": "Instead of image_a: a face model."}),
+                # optional only so that it is listed under image_a (required inputs come first); compare needs it
+                "image_b": ("IMAGE", {"tooltip": "The image (or frames) to compare with the reference face."}),
             },
         }
 
-    def compare(self, image_b, facedetection, detection_face_order, face_index_a, face_index_b,
-                image_a=None, face_model_a=None):
+    def compare(self, facedetection, detection_face_order, face_index_a, face_index_b, image_a=None,
+                face_model_a=None, image_b=None):
+        if image_b is None:
+            raise BadInput("Face Similarity needs image_b: connect the image (or frames) to compare")
         if (image_a is None) == (face_model_a is None):
             raise BadInput("Face Similarity needs image_a or face_model_a (one of them)")
         requests = []

@@ -47,9 +47,9 @@ class SwapFaces:
                 "source_faces_index": index_widget("source (with source_image)"),
                 "pixel_boost": PIXEL_BOOST,
                 **mask_widgets(store),
-                "mask": MASK,
                 "source_face_model": (FACE_MODEL, {"tooltip": "Instead of source_faces/source_image: a face "
                                                               "model (Build or Load Face Model)."}),
+                "mask": MASK,  # the sources first, as on the all-in-one node
                 "measure_similarity": MEASURE_SIMILARITY,
                 "content_check": CONTENT_CHECK,
             },
@@ -91,7 +91,8 @@ class SwapFaces:
         else:
             result = swap_frames(frames, target_faces.analyses, target_indexes, embeddings, source_indexes, models,
                                  after_frame=after_frame, options=options, mask=mask_to_array(mask),
-                                 measure_similarity=measure_similarity, on_step=on_step)
+                                 measure_similarity=measure_similarity, on_step=on_step,
+                                 index_name=target_faces.request.index_name)
             if check:
                 blocked.update(content_gate.blocked_results(check, result, blocked))
         image = content_gate.pass_through(frames_to_image(result.frames), target_image, result, blocked)

@@ -21,7 +21,7 @@ from .paste import frame_masks
 from .pixel_boost import check_boost, parse_pixel_boost
 from .reference import ReferenceSelector
 from .restore import restore_frames
-from .selection import pair_indexes, require_all
+from .selection import missing_faces_reason, pair_indexes, require_all
 from .similarity import cosine_similarity, frame_similarity
 from .swap import SwapOptions, swap_frame
 from .threads import thread_budget
@@ -74,7 +74,8 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
                 restore: RestoreFrames | None = None,
                 after_frame: Callable[[int], None] | None = None, options: SwapOptions | None = None,
                 mask: np.ndarray | None = None, measure_similarity: bool = False,
-                restore_batch: int = 1, on_step: Callable[[int, int, int], None] | None = None) -> FaceswapResult:
+                restore_batch: int = 1, on_step: Callable[[int, int, int], None] | None = None,
+                index_name: str = "input_faces_index") -> FaceswapResult:
     """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
     as it comes); frames without the asked-for faces pass through with a warning. Swapped frames are
     restored restore_batch faces per call of restore (frames, faces per frame, masks per frame) -> frames.
@@ -84,7 +85,8 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
     options: pixel boost and face masks; mask: the user's (H, W) or (B, H, W) 0..1 mask, 0 = never change.
     measure_similarity: embed every swapped face (one recognizer call each) for face_similarities.
     on_step(frame, done, total): progress inside a frame, one step per face swapped and per face
-    restored (called with done=0 first); after_frame(i) after each frame."""
+    restored (called with done=0 first); after_frame(i) after each frame. index_name: the parameter
+    or widget that picked the target faces, named in the warnings."""
     source_of = {t: s for s, t in pair_indexes(source_indexes, target_indexes)}
     options = options or SwapOptions()
     keeps = frame_masks(mask, len(frames), frames[0].shape) if mask is not None and len(frames) else None
@@ -127,11 +129,7 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], targ
             result.tracks.append(f"frame {i}: {describe_tracks(analysis.tracks, selection.labels)}")
         if selection.missing:
             prefix = f"frame {i}: " if len(frames) > 1 or analysis.tracks else ""
-            missing = ", ".join(map(str, selection.missing))
-            found = "no face" if selection.available == 0 else f"only {selection.available} face(s)"
-            reason = selection.missing_reason or (
-                f"no face followed for input_faces_index {missing} (track_faces)" if analysis.tracks else
-                f"target has {found} after filtering; input_faces_index asks for {missing}")
+            reason = missing_faces_reason(selection, index_name, tracked=bool(analysis.tracks))
             message = f"{prefix}{reason}, left untouched"
             result.warnings.append(message)
             log.warning(message)

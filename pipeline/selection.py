@@ -109,6 +109,17 @@ def select_faces(faces: list[Face], order: str, gender: str, indexes: list[int])
     return Selection(candidates=tuple(candidates), labels=tuple(indexes), picked=picked)
 
 
+def missing_faces_reason(selection: Selection, index_name: str, tracked: bool = False, role: str = "target") -> str:
+    """Why the faces a selection asked for are missing, in the words every node and the server use."""
+    if selection.missing_reason:
+        return selection.missing_reason
+    missing = ", ".join(map(str, selection.missing))
+    if tracked:
+        return f"no face followed for {index_name} {missing} (track_faces)"
+    found = "no face" if selection.available == 0 else f"only {selection.available} face(s)"
+    return f"{role} has {found} after filtering; {index_name} asks for {missing}"
+
+
 def require_all(selection: Selection, role: str, index_name: str) -> list[Face]:
     """The source rule: every requested index must exist, else the spec's 400 error."""
     if selection.missing:

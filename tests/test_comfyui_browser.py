@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -153,7 +154,9 @@ def old_all_in_one_workflow() -> dict:
 def test_an_old_all_in_one_workflow_loads_with_its_values_in_the_right_widgets(comfy):
     """A workflow saved before the local node lost `base64` (12 values, the boolean last): the pack's
     frontend extension (web/old_workflows.js) drops the stale boolean, so the API's values land in their
-    widgets and the widgets added since (pixel_boost first) keep their defaults instead of `true`."""
+    widgets and the widgets added since (pixel_boost first) keep their defaults instead of `true`. One saved
+    with image_format and image_quality among the API's widgets (they are the node's last ones now) gets
+    every value in its widget too."""
     frontend = comfy["frontend"]
     workflow, swap = old_all_in_one_workflow()
     frontend.load(workflow)
@@ -162,12 +165,22 @@ def test_an_old_all_in_one_workflow_loads_with_its_values_in_the_right_widgets(c
     assert [values[name] for name in API_NAMES] == OLD_ALL_IN_ONE[:11]
     assert values["pixel_boost"] == "128x128" and values["face_selector"] == "index" and values["track_faces"] is False
     saved = nodes_of(frontend.graph_to_prompt()["workflow"], "FaceswapV3")[0]["widgets_values"]
-    assert saved[:12] == OLD_ALL_IN_ONE[:11] + ["128x128"]
-    current = copy.deepcopy(saved)  # a workflow saved with the new layout loads unchanged
-    workflow["nodes"] = [dict(n, widgets_values=current) if n["type"] == "FaceswapV3" else n
-                         for n in workflow["nodes"]]
-    frontend.load(workflow)
-    assert [frontend.widget_values()[swap][name] for name in API_NAMES + ["pixel_boost"]] == current[:12]
+    assert saved[:10] == OLD_ALL_IN_ONE[:9] + ["128x128"] and saved[-2:] == ["png", 80]
+
+    def reloaded(widgets_values: list) -> tuple[dict, list]:
+        workflow["nodes"] = [dict(n, widgets_values=widgets_values) if n["type"] == "FaceswapV3" else n
+                             for n in workflow["nodes"]]
+        frontend.load(workflow)
+        return (frontend.widget_values()[swap],
+                nodes_of(frontend.graph_to_prompt()["workflow"], "FaceswapV3")[0]["widgets_values"])
+
+    current = copy.deepcopy(saved)
+    current[9:12] = ["256x256", "occlusion", 0.1]  # values that differ from the defaults
+    assert reloaded(current)[1] == current  # a workflow saved with the current layout loads unchanged
+    previous = current[:9] + current[-2:] + current[9:-2]  # the layout before: encoding among the API's widgets
+    by_name, saved_again = reloaded(previous)
+    assert saved_again == current
+    assert (by_name["image_format"], by_name["image_quality"], by_name["pixel_boost"]) == ("png", 80, "256x256")
 
 
 def test_an_unseen_graph_of_core_and_pack_nodes_runs_in_the_real_frontend(comfy):
@@ -200,6 +213,24 @@ def test_an_unseen_graph_of_core_and_pack_nodes_runs_in_the_real_frontend(comfy)
     assert far < 3 and peak > 7, (far, peak)  # half the swap's change, blended over the target
 
 
+def test_sockets_are_listed_in_the_order_a_user_connects_them(comfy):
+    """The face to use right under the target on the swapping nodes (the optional mask last), image_a
+    above image_b on Face Similarity."""
+    sockets = comfy["frontend"].run("""
+        const [types] = args, order = {};
+        for (const type of types) {
+            const node = window.LiteGraph.createNode(type);
+            order[type] = node.inputs.filter((input) => !input.widget).map((input) => input.name);
+        }
+        return order;""", ["FaceswapV3", "FaceswapV3SwapFaces", "FaceswapV3FaceSimilarity"])
+    assert sockets == {
+        "FaceswapV3": ["target_img", "source_img", "source_face_model", "reference_image", "reference_face_model",
+                       "mask"],
+        "FaceswapV3SwapFaces": ["target_image", "target_faces", "source_faces", "source_image", "source_face_model",
+                                "mask"],
+        "FaceswapV3FaceSimilarity": ["image_a", "face_model_a", "image_b"]}
+
+
 def test_templates_are_listed_in_order_with_their_titles_under_faceswap_v3(comfy):
     frontend = comfy["frontend"]
     listed = frontend.run("""
@@ -208,6 +239,34 @@ def test_templates_are_listed_in_order_with_their_titles_under_faceswap_v3(comfy
     assert listed == SHIPPED and [name.split(".")[0] for name in listed] == ["1", "2", "3", "4", "5", "6"]
     translations = httpx.get(f"{comfy['server'].url}/i18n", timeout=30).json()
     assert translations["en"]["templateWorkflows"]["category"][harness.PACK] == "Faceswap V3"
+
+
+def test_a_node_errors_message_shows_in_the_page_without_opening_anything(comfy):
+    """Frontend 1.58 answers a failed node with "Node threw an error during execution" and keeps the
+    exception's message in a log behind "View details": the pack's toast puts the message on screen first
+    (read from the page's visible text), titled with the node."""
+    frontend, server = comfy["frontend"], comfy["server"]
+    workflow = load("1. Swap a face with one node")
+    frontend.load(workflow)
+    point_at_test_inputs(frontend, comfy["api_server"])
+    swap = nodes_of(workflow, "FaceswapV3")[0]["id"]
+    frontend.set_widgets(swap, source_faces_index="5", face_restore_weight=0.0)
+    with pytest.raises(AssertionError, match="source_faces_index asks for 5"):
+        run_in_frontend(frontend, server)
+    message = "source has 2 faces after filtering; source_faces_index asks for 5"
+    deadline, shown = time.monotonic() + 10, ""
+    while message not in shown and time.monotonic() < deadline:
+        time.sleep(0.2)
+        shown = frontend.run("return document.body.innerText;")
+    assert message in shown, shown[-2000:]
+    title = nodes_of(workflow, "FaceswapV3")[0].get("title") or "Faceswap V3 (all-in-one, local)"
+    toasts = frontend.run("""
+        const [title, message] = args;
+        return [...document.querySelectorAll("body *")].map((e) => e.innerText || "").filter(
+            (text) => text.includes(title) && text.includes(message) && text.length < title.length + message.length + 200);
+        """, title, message)
+    assert toasts, "no toast-sized element with the node's title above the message"
+    frontend.run("window.app.extensionManager?.toast?.removeAll?.();")
 
 
 def test_a_node_type_from_a_future_version_gives_the_usual_missing_node_message(comfy):

@@ -5,6 +5,7 @@ the real RetinaFace mobile0.25 detector. Skipped without COMFYUI_DIR (failed in 
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -74,15 +75,22 @@ def test_free_releases_the_restorer_and_detector_and_the_next_run_loads_them_aga
     weights = (restorer_root / "facerestore_models" / RESTORER).stat().st_size + \
         (restorer_root / "facedetection" / DETECTOR_FILE).stat().st_size
     loads_before = comfy.log_text().count("Requested to load FaceswapV3Weights")
+    held = dict(re.findall(r"(\S+ \(\w+, [^)]+\)) (\d+) MiB", comfy.log_text().split("models in memory: ")[-1]
+                                                                      .splitlines()[0]))
+    restorer_mib = (restorer_root / "facerestore_models" / RESTORER).stat().st_size / 2**20
+    assert abs(int(held[f"{RESTORER} (restorer, torch cpu)"]) - restorer_mib) < 0.05 * restorer_mib, held
+    assert "inswapper_128.onnx (swapper, onnxruntime CPU)" in held, held  # each onnxruntime session, measured
     comfy.free(unload_models=True, free_memory=True)
     deadline, dropped = time.monotonic() + 60, 0
     while time.monotonic() < deadline:
         dropped = first_run["rss"] - comfy.rss_bytes()
         log = comfy.log_text()
-        if dropped >= weights and f"unloaded restorer ({RESTORER})" in log and "unloaded detector" in log:
+        if dropped >= weights and all(f"unloaded {kind}" in log for kind in (f"restorer ({RESTORER})", "detector",
+                                                                            "swapper (inswapper_128.onnx)")):
             break
         time.sleep(0.25)
     assert dropped >= weights, f"RSS fell by {dropped / 2**20:.0f} MiB, the weights are {weights / 2**20:.0f} MiB"
+    assert "unloaded swapper (inswapper_128.onnx)" in comfy.log_text()  # onnxruntime sessions are released too
     after_free = comfy.rss_bytes()
 
     again = saved_images(comfy, comfy.run(swap_prompt()))

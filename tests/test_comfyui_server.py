@@ -53,11 +53,11 @@ def test_object_info_lists_our_nodes_with_the_apis_values(comfy):
         "image_format": (["jpeg", "png", "webp"], "jpeg"),
     }
     for node in ("FaceswapV3", "FaceswapV3SegmindRemoteSwap"):
-        required = info[node]["input"]["required"]
+        widgets = {**info[node]["input"]["required"], **info[node]["input"].get("optional", {})}
         for name, (values, default) in expected.items():
-            assert required[name][0][:len(values)] == values and required[name][1]["default"] == default
-        assert required["face_restore_weight"][1]["default"] == 0.75
-        assert required["image_quality"][1]["default"] == 95
+            assert widgets[name][0][:len(values)] == values and widgets[name][1]["default"] == default
+        assert widgets["face_restore_weight"][1]["default"] == 0.75
+        assert widgets["image_quality"][1]["default"] == 95
     remote = info["FaceswapV3SegmindRemoteSwap"]["input"]["required"]
     assert remote["base64"][1]["default"] is False
     assert info["FaceswapV3SegmindRemoteSwap"]["input"]["required"]["facedetection"][0] == expected["facedetection"][0]
@@ -82,13 +82,19 @@ def queue(comfy, prompt: dict) -> dict:
     return harness.wait_for_history(comfy["url"], answer.json()["prompt_id"])
 
 
-def all_in_one_prompt(**swap_inputs) -> tuple[dict, dict]:
-    """Template 01's API twin with the test photos picked, quick settings and these inputs on the swap node."""
-    prompt = json.loads((REPO / "workflows" / "api" / "1. Swap a face with one node.json").read_text())
+def template_prompt(name: str) -> dict:
+    """A shipped template's API twin with the test photos picked."""
+    prompt = json.loads((REPO / "workflows" / "api" / f"{name}.json").read_text())
     for node in prompt.values():
         if node["class_type"] == "FaceswapV3LoadFace":
             role = "source" if node["_meta"]["title"].startswith("Source") else "target"
             node["inputs"]["image"] = harness.INPUT_NAMES[role]
+    return prompt
+
+
+def all_in_one_prompt(**swap_inputs) -> tuple[dict, dict]:
+    """Template 01's API twin with the test photos picked, quick settings and these inputs on the swap node."""
+    prompt = template_prompt("1. Swap a face with one node")
     swap = next(n for n in prompt.values() if n["class_type"] == "FaceswapV3")
     swap["inputs"].update(facedetection="retinaface_mobile0.25", face_restore_weight=0.0, **swap_inputs)
     return prompt, swap
@@ -100,6 +106,21 @@ def test_a_node_error_reaches_comfyuis_error_panel_as_our_message(comfy):
     assert errors and errors[0]["exception_message"].strip() == \
         "source has 2 faces after filtering; source_faces_index asks for 5"
     assert errors[0]["exception_type"] == "faceswap_v3.BadInput"  # not the custom-node folder's path
+
+
+def test_a_source_faces_index_past_the_faces_is_pinned_to_the_source_detect_faces_node(comfy):
+    """The step-by-step template: the error names faces_index and ComfyUI marks the node that has it."""
+    prompt = template_prompt("2. Swap a face step by step")
+    for node in prompt.values():
+        if node["class_type"] == "FaceswapV3DetectFaces":
+            node["inputs"]["facedetection"] = "retinaface_mobile0.25"
+    source_detect = next(k for k, n in prompt.items() if n["_meta"]["title"] == "Source faces")
+    prompt[source_detect]["inputs"]["faces_index"] = "5"
+    errors = harness.execution_errors(queue(comfy, prompt))
+    assert errors and errors[0]["node_id"] == source_detect and errors[0]["node_type"] == "FaceswapV3DetectFaces"
+    assert errors[0]["exception_message"].strip() == (
+        "source has only 2 face(s) after filtering; faces_index asks for 5; these faces are Swap Faces' "
+        "source_faces, where every face asked for must exist: faces_index can be 0 to 1")
 
 
 def test_load_face_names_its_widget_and_quotes_the_first_40_characters_of_a_bad_value(comfy):

@@ -50,7 +50,9 @@ def test_detect_faces_on_a_batch_returns_faces_preview_and_provider():
     changed = (image_to_frames(preview)[0] != frames[0]).any(axis=2)
     assert 0.001 < changed.mean() < 0.2  # boxes and numbers drawn, photo otherwise intact
     assert "faces per frame: 2, 2" in info
-    assert re.search(rf"retinaface_mobile0\.25: torch:{torch_device_pattern()}(;|$)", info), info
+    assert re.search(rf"retinaface_mobile0\.25: torch:{torch_device_pattern()}(;|\n)", info), info
+    assert info.endswith("\nframe 0: target has only 2 face(s) after filtering; faces_index asks for 4"
+                         "\nframe 1: target has only 2 face(s) after filtering; faces_index asks for 4")
 
 
 def test_detect_faces_gender_filter_reports_onnxruntime_provider():
@@ -67,3 +69,25 @@ def test_detect_faces_rejects_bad_index_and_empty_batch():
         DetectFaces().detect(image, "retinaface_mobile0.25", "large-small", "no", "x")
     with pytest.raises(BadInput, match="the image batch is empty"):
         DetectFaces().detect(torch.zeros((0, 64, 64, 3)), "retinaface_mobile0.25", "large-small", "no", "0")
+
+
+def prompt_feeding(node_id: str, input_name: str) -> dict:
+    """An API-format prompt where Detect Faces `node_id` feeds Swap Faces' `input_name`."""
+    return {node_id: {"class_type": "FaceswapV3DetectFaces", "inputs": {}},
+            "9": {"class_type": "FaceswapV3SwapFaces", "inputs": {input_name: [node_id, 0], "target_image": ["1", 0]}}}
+
+
+def test_a_source_faces_index_past_the_faces_is_reported_on_detect_faces_naming_its_widget():
+    image = frames_to_image([read_image_file(FACES / "two_men.jpg")])
+    with pytest.raises(BadInput, match=re.escape(
+            "source has only 2 face(s) after filtering; faces_index asks for 5; these faces are Swap Faces' "
+            "source_faces, where every face asked for must exist: faces_index can be 0 to 1")):
+        DetectFaces().detect(image, "retinaface_mobile0.25", "left-right", "no", "0,5",
+                             prompt=prompt_feeding("3", "source_faces"), unique_id="3")
+    # the same faces as a target: frames without them pass through, so a warning (in info), not an error
+    _, _, info = DetectFaces().detect(image, "retinaface_mobile0.25", "left-right", "no", "0,5",
+                                      prompt=prompt_feeding("3", "target_faces"), unique_id="3")
+    assert info.endswith("\ntarget has only 2 face(s) after filtering; faces_index asks for 5")
+    for prompt, node in ((prompt_feeding("4", "source_faces"), "3"), ({"1": "x", "2": {"inputs": 5}}, "3"),
+                         (None, None)):  # another node's link, a malformed shared prompt, outside ComfyUI
+        DetectFaces().detect(image, "retinaface_mobile0.25", "left-right", "no", "5", prompt=prompt, unique_id=node)

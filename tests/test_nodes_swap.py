@@ -51,20 +51,25 @@ def api_values(**changes) -> dict:
     return values
 
 
+ENCODING = ("image_format", "image_quality")  # the API's output encoding: the local node's last widgets
+
+
 def test_all_in_one_widgets_are_the_apis_parameters_in_order_with_its_defaults():
-    required = FaceswapV3.INPUT_TYPES()["required"]
-    assert list(required) == ["target_img", *API]
-    optional = list(FaceswapV3.INPUT_TYPES()["optional"])
-    assert optional[0] == "pixel_boost"  # the first widget after the API's own
+    inputs = FaceswapV3.INPUT_TYPES()
+    required, optional = inputs["required"], inputs["optional"]
+    swap_parameters = [name for name in API if name not in ENCODING]
+    assert list(required) == ["target_img", *swap_parameters]
+    assert list(optional)[0] == "pixel_boost"  # the first widget after the API's own
+    assert list(optional)[-2:] == list(ENCODING)  # nothing is encoded here: last, after what changes the swap
     assert {"source_img", "source_face_model"} <= set(optional)
     for name, (default, values) in API.items():
-        spec = required[name]
+        spec = {**required, **optional}[name]
         assert spec[1]["default"] == default, name
         assert "tooltip" in spec[1]
         if values is not None:
             assert spec[0][:len(values)] == values, name
     assert required["face_restore_weight"][1]["min"] == 0 and required["face_restore_weight"][1]["max"] == 1
-    assert required["image_quality"][1]["min"] == 10 and required["image_quality"][1]["max"] == 100
+    assert optional["image_quality"][1]["min"] == 10 and optional["image_quality"][1]["max"] == 100
 
 
 @pytest.mark.parametrize("image_format", ["jpeg", "png", "webp"])
@@ -81,10 +86,10 @@ def test_all_in_one_image_equals_the_pipelines_array_bit_for_bit_whatever_the_im
 
 
 def test_all_in_one_local_widgets_say_they_do_not_encode_and_old_base64_values_are_ignored():
-    required = FaceswapV3.INPUT_TYPES()["required"]
-    assert "base64" not in required
-    for name in ("image_format", "image_quality"):
-        assert "never re-encoded" in required[name][1]["tooltip"]
+    inputs = FaceswapV3.INPUT_TYPES()
+    assert "base64" not in {**inputs["required"], **inputs["optional"]}
+    for name in ENCODING:
+        assert "never re-encoded" in inputs["optional"][name][1]["tooltip"]
     remote = SegmindRemoteSwap.INPUT_TYPES()["required"]
     assert list(remote)[:len(API) + 1] == [*API, "base64"] and "never re-encoded" not in remote["image_format"][1]["tooltip"]
     source = frames_to_image([read_image_file(FACES / "portrait_female_02.jpg")])

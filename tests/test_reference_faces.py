@@ -169,14 +169,16 @@ def test_reference_mode_refuses_bad_references_and_distances():
 def test_face_similarity_of_a_face_with_itself_is_one():
     portrait = read_image_file(FACES / "portrait_male_damon.jpg")
     other = read_image_file(FACES / "portrait_male_02.jpg")
-    values, info = FaceSimilarity().compare(frames_to_image([portrait]), DETECTOR, "large-small", "0", "0",
-                                            image_a=frames_to_image([portrait]))
+    values, info = FaceSimilarity().compare(DETECTOR, "large-small", "0", "0", image_a=frames_to_image([portrait]),
+                                            image_b=frames_to_image([portrait]))
     assert values == [pytest.approx(1.0, abs=1e-6)]
-    values, info = FaceSimilarity().compare(frames_to_image([other, np.full_like(other, 90)]), DETECTOR,
-                                            "large-small", "0", "0", image_a=frames_to_image([portrait]))
+    values, info = FaceSimilarity().compare(DETECTOR, "large-small", "0", "0", image_a=frames_to_image([portrait]),
+                                            image_b=frames_to_image([other, np.full_like(other, 90)]))
     assert values[0] < 0.5 and math.isnan(values[1]) and info.endswith(", no face")
     with pytest.raises(BadInput, match="Face Similarity needs image_a or face_model_a"):
-        FaceSimilarity().compare(frames_to_image([portrait]), DETECTOR, "large-small", "0", "0")
+        FaceSimilarity().compare(DETECTOR, "large-small", "0", "0", image_b=frames_to_image([portrait]))
+    with pytest.raises(BadInput, match="Face Similarity needs image_b: connect the image"):
+        FaceSimilarity().compare(DETECTOR, "large-small", "0", "0", image_a=frames_to_image([portrait]))
 
 
 def test_swap_outputs_per_frame_similarity_to_the_source_when_asked():

@@ -130,6 +130,8 @@ def test_a_tracked_face_that_leaves_the_frame_is_not_replaced_by_its_neighbour(c
     people = picked_people(clip, tracked)
     assert people[:2] == ["A", "A"] and people[4] is None
     assert "frame 4: track 0 (index 0 in the first frame): lost for" in info
+    # the same words Swap Faces uses for that frame (test_the_whole_swap_with_track_faces...), not "asks for 0"
+    assert "\nframe 4: no face followed for faces_index 0 (track_faces)" in info and "asks for" not in info
 
 
 def green_people(clip, frames) -> list[set[str]]:

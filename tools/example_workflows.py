@@ -17,6 +17,8 @@ NO_PHOTO = "(pick a photo)"
 PHOTO_LOADERS = {"FaceswapV3LoadFace": {"image": NO_PHOTO, "url_or_path_or_base64": ""},
                  "LoadImage": {"image": NO_PHOTO}}
 RESULT_SIZE = (300, 320)  # room for the result's preview
+PHOTO_SIZE = (300, 340)  # a photo loader with room for the picked photo's preview (the newer frontends grow
+PHOTO_ROW = 400          # the node to show it; loaders stacked PHOTO_ROW apart never cover each other)
 PICK_PHOTOS = ("To start: in each Load Face node pick a photo in `image` (or upload one), or paste a URL, "
                "a file path or base64 into `url_or_path_or_base64`.")
 
@@ -34,6 +36,7 @@ class Example:
     def node(self, key: str, kind: str, pos: tuple[int, int], title: str | None = None,
              size: tuple[int, int] | None = None, **widgets) -> str:
         widgets = {**PHOTO_LOADERS.get(kind, {}), **widgets}
+        size = size or (PHOTO_SIZE if kind in PHOTO_LOADERS else None)
         self.nodes.append({"key": key, "type": kind, "pos": list(pos), "title": title,
                            "size": list(size) if size else None, "widgets": widgets})
         return key
@@ -48,7 +51,7 @@ class Example:
 
 def _photo_pair(w: Example, x: int = 0) -> tuple[str, str]:
     return (w.node("source", "FaceswapV3LoadFace", (x, 0), SOURCE_TITLE),
-            w.node("target", "FaceswapV3LoadFace", (x, 180), TARGET_TITLE))
+            w.node("target", "FaceswapV3LoadFace", (x, PHOTO_ROW), TARGET_TITLE))
 
 
 def _one_swap(note: str, kind: str, save_x: int, prefix: str) -> Example:
@@ -74,21 +77,21 @@ def separate_nodes() -> Example:
                 "Restore Face. Change faces_index after looking at the previews.\n\n" + PICK_PHOTOS)
     source, target = _photo_pair(w)
     w.node("source_faces", "FaceswapV3DetectFaces", (340, 0), "Source faces")
-    w.node("target_faces", "FaceswapV3DetectFaces", (340, 220), "Target faces")
+    w.node("target_faces", "FaceswapV3DetectFaces", (340, PHOTO_ROW), "Target faces")
     w.link(source, "image", "source_faces", "image")
     w.link(target, "image", "target_faces", "image")
-    w.node("swap", "FaceswapV3SwapFaces", (680, 110))
+    w.node("swap", "FaceswapV3SwapFaces", (680, 200))
     w.link(target, "image", "swap", "target_image")
     w.link("target_faces", "faces", "swap", "target_faces")
     w.link("source_faces", "faces", "swap", "source_faces")
-    w.node("restore", "FaceswapV3RestoreFace", (1000, 110))
+    w.node("restore", "FaceswapV3RestoreFace", (1000, 200))
     w.link("swap", "image", "restore", "image")
     w.link("target_faces", "faces", "restore", "faces")
-    w.node("save", "FaceswapV3SaveImageMarked", (1320, 110), size=RESULT_SIZE, filename_prefix="faceswap_v3_nodes")
+    w.node("save", "FaceswapV3SaveImageMarked", (1320, 200), size=RESULT_SIZE, filename_prefix="faceswap_v3_nodes")
     w.link("restore", "image", "save", "images")
     w.node("source_preview", "PreviewImage", (680, -200), "Numbered source faces", size=(300, 270))
     w.link("source_faces", "preview", "source_preview", "images")
-    w.node("target_preview", "PreviewImage", (680, 300), "Numbered target faces", size=(300, 320))
+    w.node("target_preview", "PreviewImage", (680, 680), "Numbered target faces", size=(300, 320))
     w.link("target_faces", "preview", "target_preview", "images")
     return w
 
@@ -115,18 +118,18 @@ def video_frames() -> Example:
                 "are swapped frame by frame; the source face is analysed once. Frames without a face pass "
                 "through.\n\n" + PICK_PHOTOS)
     w.node("source", "FaceswapV3LoadFace", (0, 0), SOURCE_TITLE)
-    frames = [w.node(f"frame{i}", "FaceswapV3LoadFace", (0, 30 + 150 * i), f"Frame {i}: pick a photo")
-              for i in (1, 2, 3)]
-    w.node("first_two", "ImageBatch", (340, 255))
+    frames = [w.node(f"frame{i}", "FaceswapV3LoadFace", (340 * (i - 1), PHOTO_ROW), f"Frame {i}: pick a photo")
+              for i in (1, 2, 3)]  # side by side: the stored view stays readable
+    w.node("first_two", "ImageBatch", (1020, PHOTO_ROW + 20))
     w.link(frames[0], "image", "first_two", "image1")
     w.link(frames[1], "image", "first_two", "image2")
-    w.node("batch", "ImageBatch", (340, 405))
+    w.node("batch", "ImageBatch", (1020, PHOTO_ROW + 160))
     w.link("first_two", "IMAGE", "batch", "image1")
     w.link(frames[2], "image", "batch", "image2")
-    w.node("swap", "FaceswapV3", (540, 0), face_restore_weight=0.0)
+    w.node("swap", "FaceswapV3", (1280, 0), face_restore_weight=0.0)
     w.link("source", "image", "swap", "source_img")
     w.link("batch", "IMAGE", "swap", "target_img")
-    w.node("save", "FaceswapV3SaveImageMarked", (880, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3_frames")
+    w.node("save", "FaceswapV3SaveImageMarked", (1620, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3_frames")
     w.link("swap", "image", "save", "images")
     return w
 
@@ -142,8 +145,8 @@ def with_core_nodes() -> Example:
                 "scaled to 1024x1024 first); the result is previewed and saved.\n\nTo start: pick a photo in the "
                 "Load Face node's `image` and in the Load Image node's `image` (or upload them).")
     w.node("source", "FaceswapV3LoadFace", (0, 0), SOURCE_TITLE)
-    w.node("target", "LoadImage", (0, 180), TARGET_TITLE)
-    w.node("scale", "ImageScale", (340, 180), upscale_method="lanczos", width=1024, height=1024, crop="center")
+    w.node("target", "LoadImage", (0, PHOTO_ROW), TARGET_TITLE)
+    w.node("scale", "ImageScale", (340, PHOTO_ROW), upscale_method="lanczos", width=1024, height=1024, crop="center")
     w.link("target", "IMAGE", "scale", "image")
     w.node("swap", "FaceswapV3", (660, 0))
     w.link("source", "image", "swap", "source_img")

@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import psutil
 import torch
 from comfy import model_management
 from comfy.model_patcher import ModelPatcher
@@ -60,6 +61,14 @@ class ComfyModelCache:
         # A job's read-ahead thread and ComfyUI's execution thread ask at once; ComfyUI's own loading
         # (load_models_gpu, which may unload and so call _forget) runs outside it.
         self._lock = threading.RLock()
+        self._held: dict[tuple[str, str, str], tuple[int, str]] = {}  # bytes measured at build, where
+
+    def held(self) -> list[tuple[str, str, int, str]]:
+        """(kind, file name, bytes, where) of every model loaded now: what each holds, measured as it was
+        built (onnxruntime sessions are invisible to ComfyUI's own accounting, torch's dynamic VRAM included)."""
+        with self._lock:
+            return [(key[0], Path(key[1]).name, size, where) for key, (size, where) in self._held.items()
+                    if key in self._entries]
 
     def get(self, kind: str, path: Path, device: str | None, build: Callable[[], T]) -> T:
         key = (kind, str(path), device or "")
@@ -67,34 +76,51 @@ class ComfyModelCache:
             self._unloaded.clear()
             entry = self._entries.get(key)
             if entry is None:
-                model = build()
-                entry = (model, self._patcher(key, model, Path(path)))
+                model, held = _build_measured(build)
+                entry = (model, self._patcher(key, model, Path(path), held))
                 self._entries[key] = entry
         model_management.load_models_gpu([entry[1]], **_FULL_LOAD)
         return entry[0]
 
-    def _patcher(self, key: tuple[str, str, str], model, path: Path) -> ModelPatcher:
+    def _patcher(self, key: tuple[str, str, str], model, path: Path, held: dict[str, int]) -> ModelPatcher:
         weights = FaceswapV3Weights()
         module = getattr(model, "torch_module", None)
         if module is not None:
             weights.add_module("model", module)
             device = next(module.parameters()).device
             size = 0  # ComfyUI measures the module
+            tensors = [*module.parameters(), *module.buffers()]
+            self._held[key] = (sum(t.numel() * t.element_size() for t in tensors), f"torch {device.type}")
         else:
             device = model_management.get_torch_device()
             on_cpu = getattr(model, "runs_on", "").endswith("CPUExecutionProvider")
-            size = 0 if on_cpu else path.stat().st_size  # an onnxruntime session's device memory, roughly
+            # what ComfyUI must keep free on the device for the session: measured, at least the file's weights
+            size = 0 if on_cpu else max(held["device"], path.stat().st_size)
+            self._held[key] = (held["host"], "onnxruntime CPU") if on_cpu else (size, "onnxruntime GPU")
         return _DropOnUnloadPatcher(weights, device, size, lambda: self._forget(key))
 
     def _forget(self, key: tuple[str, str, str]) -> None:
         with self._lock:
             entry = self._entries.pop(key, None)
+            self._held.pop(key, None)
             if entry is None:
                 return
             self._unloaded.append(entry[1])
         del entry  # the model's last reference: its memory is freed here, before the trim
         log.info("Faceswap V3: unloaded %s (%s)", key[0], Path(key[1]).name)
         _return_freed_memory_to_system()
+
+
+def _build_measured(build: Callable[[], T]) -> tuple[T, dict[str, int]]:
+    """The model, and how much host and device memory building it took (the process's resident size and
+    the device's free memory before and after: other threads' allocations in between count too, so it is
+    an estimate)."""
+    process = psutil.Process()
+    cuda = torch.cuda.is_available()
+    host, device = process.memory_info().rss, torch.cuda.mem_get_info()[0] if cuda else 0
+    model = build()
+    host_after, device_after = process.memory_info().rss, torch.cuda.mem_get_info()[0] if cuda else 0
+    return model, {"host": max(host_after - host, 0), "device": max(device - device_after, 0)}
 
 
 def _return_freed_memory_to_system() -> None:

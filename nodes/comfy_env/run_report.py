@@ -7,6 +7,7 @@ import logging
 from ...pipeline.run_report import cpu_fallback_warning, run_info
 from ...pipeline.similarity import describe_similarities
 from .device import gpu_present
+from .memory import held_models
 from .toasts import show_warnings
 
 log = logging.getLogger("faceswap_v3")
@@ -21,6 +22,6 @@ def report_run(result) -> str:
         warnings.append(cpu)
     show_warnings(warnings)
     details = ([describe_similarities(result.face_similarities)] if result.face_similarities else []) + result.tracks
-    info = run_info(result.faces_swapped, result.runs_on, warnings, details)
+    info = "\n".join(filter(None, [run_info(result.faces_swapped, result.runs_on, warnings, details), held_models()]))
     log.info("Faceswap V3: %s", info.replace("\n", "; "))
     return info
