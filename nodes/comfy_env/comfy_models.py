@@ -58,9 +58,12 @@ class ComfyModelCache:
         self._entries: dict[tuple[str, str, str], tuple[object, ModelPatcher]] = {}
         # Unloaded patchers (now empty) outlive ComfyUI's unload loop, which breaks if one vanishes mid-loop.
         self._unloaded: list[ModelPatcher] = []
-        # A job's read-ahead thread and ComfyUI's execution thread ask at once; ComfyUI's own loading
-        # (load_models_gpu, which may unload and so call _forget) runs outside it.
+        # A job's read-ahead thread and ComfyUI's execution thread ask at once. The table lock is held only
+        # to read or change the tables; each model builds under its own lock, so a second caller for it
+        # waits while a caller for another model (a detector beside a swapper) goes ahead. ComfyUI's own
+        # loading (load_models_gpu, which may unload and so call _forget) runs outside both.
         self._lock = threading.RLock()
+        self._building: dict[tuple[str, str, str], threading.Lock] = {}
         self._held: dict[tuple[str, str, str], tuple[int, str]] = {}  # bytes measured at build, where
 
     def held(self) -> list[tuple[str, str, int, str]]:
@@ -74,11 +77,15 @@ class ComfyModelCache:
         key = (kind, str(path), device or "")
         with self._lock:
             self._unloaded.clear()
-            entry = self._entries.get(key)
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                entry = self._entries.get(key)
             if entry is None:
                 model, held = _build_measured(build)
-                entry = (model, self._patcher(key, model, Path(path), held))
-                self._entries[key] = entry
+                patcher = self._patcher(key, model, Path(path), held)
+                with self._lock:
+                    entry = self._entries[key] = (model, patcher)
         model_management.load_models_gpu([entry[1]], **_FULL_LOAD)
         return entry[0]
 
@@ -90,13 +97,15 @@ class ComfyModelCache:
             device = next(module.parameters()).device
             size = 0  # ComfyUI measures the module
             tensors = [*module.parameters(), *module.buffers()]
-            self._held[key] = (sum(t.numel() * t.element_size() for t in tensors), f"torch {device.type}")
+            held_here = (sum(t.numel() * t.element_size() for t in tensors), f"torch {device.type}")
         else:
             device = model_management.get_torch_device()
             on_cpu = getattr(model, "runs_on", "").endswith("CPUExecutionProvider")
             # what ComfyUI must keep free on the device for the session: measured, at least the file's weights
             size = 0 if on_cpu else max(held["device"], path.stat().st_size)
-            self._held[key] = (held["host"], "onnxruntime CPU") if on_cpu else (size, "onnxruntime GPU")
+            held_here = (held["host"], "onnxruntime CPU") if on_cpu else (size, "onnxruntime GPU")
+        with self._lock:
+            self._held[key] = held_here
         return _DropOnUnloadPatcher(weights, device, size, lambda: self._forget(key))
 
     def _forget(self, key: tuple[str, str, str]) -> None:
