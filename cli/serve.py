@@ -106,6 +106,18 @@ def content_check(args, store: ModelStore):
     return check
 
 
+def refuse_worker_options(args) -> None:
+    """In a cluster the workers check content and sign results: the same options given to an API process
+    would do nothing, so they are refused rather than silently ignored."""
+    given = [flag for flag, value in (("--content-check", args.content_check != "auto"),
+                                      ("--no-content-check", args.no_content_check),
+                                      ("--c2pa-cert", args.c2pa_cert is not None),
+                                      ("--c2pa-key", args.c2pa_key is not None)) if value]
+    if given:
+        raise BadInput(f"{', '.join(given)} act on the workers of a cluster, not on `serve --redis`: pass "
+                       f"{'them' if len(given) > 1 else 'it'} to `python -m faceswap_v3 worker --redis URL`")
+
+
 def c2pa_signer(args):
     """The C2PA signer of --c2pa-cert and --c2pa-key (both or neither), checked now; None without them."""
     from ..pipeline.c2pa_manifest import NO_MANIFEST, C2paSigner
@@ -151,6 +163,8 @@ def run(args) -> int:
         from ..server.redis_store import check_reachable
 
         check_reachable(args.redis)
+    if args.redis:
+        refuse_worker_options(args)
     # in a cluster the workers check content and sign results (`worker --content-check`, `--c2pa-cert`)
     check = None if args.redis else content_check(args, store)
     signer = None if args.redis else c2pa_signer(args)

@@ -243,6 +243,18 @@ def test_an_unreachable_redis_is_one_line_naming_it_and_exit_2_for_api_and_worke
         assert len(lines) == 1 and nowhere in lines[0] and "start redis-server" in lines[0]
 
 
+def test_worker_options_given_to_an_api_process_are_refused_not_ignored(cluster, tmp_path):
+    url, _, _ = cluster
+    key = tmp_path / "key.pem"
+    for options, named in ((["--no-content-check"], "--no-content-check"),
+                           (["--content-check", "nudenet"], "--content-check"),
+                           (["--c2pa-cert", str(key), "--c2pa-key", str(key)], "--c2pa-cert, --c2pa-key")):
+        done = _cli("serve", "--port", "0", "--redis", url, *options)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr
+        assert named in lines[0] and "worker --redis URL" in lines[0]
+
+
 def test_a_worker_without_its_models_says_which_and_exits(cluster, tmp_path):
     url, _, _ = cluster
     done = _cli("worker", "--redis", url, "--models-dir", str(tmp_path))

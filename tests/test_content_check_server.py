@@ -143,3 +143,33 @@ def test_the_cli_refuses_a_flagged_target_with_exit_status_3_and_writes_nothing(
                             capture_output=True, text=True, timeout=180, env={**os.environ, "FACESWAP_V3_OFFLINE": "1"})
     assert result.returncode == 3 and "content_blocked" in result.stderr and "the target image" in result.stderr
     assert not out.exists()
+
+
+HIDE_NUDENET = """
+import runpy, sys
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] == 'nudenet':
+            raise ImportError('not installed here: ' + name)
+sys.meta_path.insert(0, Hide())
+sys.argv = ['faceswap_v3'] + sys.argv[1:]
+runpy.run_module('faceswap_v3', run_name='__main__')
+"""
+
+
+def test_by_default_no_installed_classifier_means_no_server_and_no_cli_swap(tmp_path):
+    """The default --content-check auto, on a machine with neither nudenet nor FaceFusion's analysers."""
+    empty = tmp_path / "models"
+    empty.mkdir()
+    env = {**os.environ, "FACESWAP_V3_OFFLINE": "1"}
+    out = tmp_path / "out.png"
+    for command, words in ((["serve", "--port", "0", "--data-dir", str(tmp_path / "data")],
+                            "cannot start without a content classifier"),
+                           (["swap", "--source", str(FACES / "portrait_male_01.jpg"), "--target",
+                             str(FACES / "portrait_male_01.jpg"), "-o", str(out)], "no content classifier is installed")):
+        done = subprocess.run([sys.executable, "-c", HIDE_NUDENET, *command, "--models-dir", str(empty)],
+                              capture_output=True, text=True, timeout=120, env=env)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and "serving" not in done.stdout, done.stderr
+        assert words in lines[0] and "pip install nudenet" in lines[0] and "--no-content-check" in lines[0]
+    assert not out.exists()

@@ -95,6 +95,38 @@ def test_a_job_of_another_key_cannot_be_deleted(swap_root, tmp_path):
         assert httpx.delete(f"{base}/v2/requests/{job['request_id']}", headers=HEADERS).status_code == 200
 
 
+def test_delete_needs_a_server_key_and_a_job_that_has_ended(swap_root, tmp_path):
+    import threading
+
+    from server_harness import stand_in_engine
+
+    with running(make_server(swap_root, data_dir=tmp_path / "keyless")) as base:  # no key: nobody may delete
+        job = httpx.post(f"{base}/v2/faceswap-v3", json=body(noise_png(7), noise_png(8))).json()
+        wait_finished(base, job["request_id"])
+        refused = httpx.delete(f"{base}/v2/requests/{job['request_id']}")
+        assert refused.status_code == 403 and "--api-key-file" in refused.text
+        assert httpx.get(f"{base}/v2/requests/{job['request_id']}").status_code == 200  # still there
+
+    release = threading.Event()
+
+    def held_engine(job):
+        assert release.wait(30)
+        return stand_in_engine(job)
+
+    with running(make_server(swap_root, api_key=KEY, data_dir=tmp_path / "held", engine=held_engine)) as base:
+        running_job, queued_job = (httpx.post(f"{base}/v2/faceswap-v3", json=body(noise_png(9 + i), noise_png(11 + i)),
+                                              headers=HEADERS).json()["request_id"] for i in (0, 1))
+        try:
+            for request_id in (running_job, queued_job):
+                busy = httpx.delete(f"{base}/v2/requests/{request_id}", headers=HEADERS)
+                assert busy.status_code == 409 and "delete it once it has ended" in busy.text, busy.text
+        finally:
+            release.set()
+        for request_id in (running_job, queued_job):
+            wait_finished(base, request_id, headers=HEADERS)
+            assert httpx.delete(f"{base}/v2/requests/{request_id}", headers=HEADERS).status_code == 200
+
+
 def test_the_log_of_a_full_run_holds_no_image_bytes(swap_root, tmp_path, caplog):
     from faceswap_v3.pipeline.content_check import load_check
     from faceswap_v3.pipeline.models.store import ModelStore

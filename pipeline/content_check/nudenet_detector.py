@@ -12,7 +12,10 @@ from .verdict import Verdict
 def nudenet_installed() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("nudenet") is not None
+    try:
+        return importlib.util.find_spec("nudenet") is not None
+    except (ImportError, ValueError):  # a broken install, or one an embedding application blocks
+        return False
 
 
 class NudenetDetector:
