@@ -15,11 +15,14 @@ def run_tiles_bound(session, target_name: str, source_name: str, blob: np.ndarra
     one session run per tile. device: "cuda" or "cpu" (torch's name for where the buffers live)."""
     import torch
 
+    from .onnx_session import fixed_dims
+
     output = session.get_outputs()[0]
     out_dtype = _ELEMENT_TYPES[output.type]
-    shape = (1, *output.shape[1:]) if all(isinstance(d, int) for d in output.shape[1:]) else None
-    if shape is None:
+    dims = fixed_dims(output.shape)
+    if None in dims[1:]:
         raise ValueError(f"IO binding needs the swapper's output size; the graph leaves it open: {output.shape}")
+    shape = (1, *dims[1:])
     tiles = torch.from_numpy(np.ascontiguousarray(blob)).to(device)
     latent = torch.from_numpy(np.ascontiguousarray(source)).to(device)
     results = torch.empty((len(blob), *shape[1:]), dtype=getattr(torch, np.dtype(out_dtype).name), device=device)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelUnavailable
+from ..onnx_session import fixed_dims
 from .thresholds import FACEFUSION_THRESHOLDS, FACEFUSION_VOTES_TO_BLOCK
 from .verdict import Verdict
 
@@ -75,7 +76,7 @@ class FacefusionNsfw:
                                        f"delete it so it is downloaded again, or get "
                                        f"{ANALYSERS[key].file} from FaceFusion's models-3.3.0 release") from None
             shape = session.get_inputs()[0].shape
-            if list(shape[1:]) != [3, ANALYSERS[key].size, ANALYSERS[key].size]:
+            if list(fixed_dims(shape)[1:]) != [3, ANALYSERS[key].size, ANALYSERS[key].size]:
                 raise ModelUnavailable(f"content analyser {path} takes {shape}; {key} takes "
                                        f"[1, 3, {ANALYSERS[key].size}, {ANALYSERS[key].size}]")
             self.sessions[key] = session
