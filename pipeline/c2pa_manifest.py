@@ -102,3 +102,4 @@ class C2paSigner:
 
 
 NO_MANIFEST = "no C2PA manifest attached: no signing certificate is configured"
+MANIFEST_ATTACHED = "attached"

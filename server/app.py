@@ -27,7 +27,7 @@ from typing import Callable
 from aiohttp import web
 
 from ..net.url_guard import PUBLIC_ONLY, AddressPolicy
-from ..pipeline.c2pa_manifest import NO_MANIFEST, C2paSigner
+from ..pipeline.c2pa_manifest import MANIFEST_ATTACHED, NO_MANIFEST, C2paSigner
 from ..pipeline.content_check import ContentCheck
 from ..pipeline.errors import BadInput
 from ..pipeline.images import DATA_URL, base64_bytes, probe_image
@@ -50,8 +50,8 @@ log = logging.getLogger("faceswap_v3.server")
 MAX_BODY_BYTES = 40 * 1024 * 1024
 SWEEP_INTERVAL_S = 60.0
 MAX_UPLOADS_PER_REQUEST = 8
-CLUSTER_MANIFEST = ("attached when the cluster's workers were started with --c2pa-cert and --c2pa-key "
-                    "(this API process does not sign)")
+CLUSTER_MANIFEST = ("not recorded by the worker that ran this job (a cluster's workers sign when started with "
+                    "--c2pa-cert and --c2pa-key)")
 
 
 class FaceswapServer:
@@ -97,10 +97,11 @@ class FaceswapServer:
             self.admission = RedisAdmission(redis_url, self.limits)
             self.store = RedisJobStore(redis_url, self.admission, ttl_s=result_ttl_s, clock=clock)
             self.worker = ThreadPoolExecutor(max_workers=1)  # idle: the cluster's workers run the jobs
-        if redis_url is not None:  # the cluster's workers sign (worker --c2pa-cert), not this process
+        # what a result says of its C2PA manifest when its job does not say (a cluster's workers record it per job)
+        if redis_url is not None:
             self.c2pa = CLUSTER_MANIFEST
         else:
-            self.c2pa = "attached" if signer is not None else NO_MANIFEST
+            self.c2pa = MANIFEST_ATTACHED if signer is not None else NO_MANIFEST
         self.loader = ThreadPoolExecutor(max_workers=4, thread_name_prefix="faceswap-inputs")
         # uploads decode whole images: on their own thread, so they never take the submits' input threads
         self.upload_checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-uploads")
@@ -164,11 +165,12 @@ class FaceswapServer:
             await asyncio.to_thread(self.assets.delete, request.get(USED_ASSETS, []))
         if outcome.error is not None:
             return error(outcome.status, outcome.error, reason=outcome.reason)
+        manifest = outcome.c2pa or self.c2pa
         if params.base64:
             return web.json_response({"image": base64.b64encode(outcome.image).decode("ascii"), "status": COMPLETED,
-                                      "c2pa_manifest": self.c2pa})
+                                      "c2pa_manifest": manifest})
         return web.Response(body=outcome.image, content_type=CONTENT_TYPES[params.image_format],
-                            headers={"x-c2pa-manifest": self.c2pa})
+                            headers={"x-c2pa-manifest": manifest})
 
     async def submit(self, request: web.Request) -> web.Response:
         params, source, target, ticket = await self.acceptance.accept(request)
@@ -229,7 +231,7 @@ class FaceswapServer:
             output = f"{self.address.base_url(request)}/v2/outputs/{job.request_id}.{job.params['image_format']}"
         return web.json_response({"request_id": job.request_id, "status": COMPLETED, "output": output,
                                   "metrics": {"inference_time": job.inference_time}, "warnings": job.warnings,
-                                  "c2pa_manifest": self.c2pa})
+                                  "c2pa_manifest": job.c2pa or self.c2pa})
 
     async def output(self, request: web.Request) -> web.Response:
         request_id, _, extension = request.match_info["name"].partition(".")

@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..pipeline.c2pa_manifest import C2paSigner
+from ..pipeline.c2pa_manifest import MANIFEST_ATTACHED, NO_MANIFEST, C2paSigner
 from ..pipeline.content_check import ContentBlocked, ContentCheck
 from ..pipeline.errors import BadInput, ModelUnavailable
 from ..pipeline.models.swap_models import SwapModels
@@ -38,6 +38,7 @@ class Outcome:
     error: str | None = None
     status: int = 200
     reason: str | None = None  # machine-readable: content_blocked
+    c2pa: str | None = None  # a result's C2PA manifest: "attached", or why none was (NO_MANIFEST)
 
 
 def without_server_paths(message: str) -> str:
@@ -63,7 +64,8 @@ class JobRunner:
             job_input = decode_inputs(params, source, target, self.models, self.content_check, self.signer)
             del source, target
             image, warnings = run_checked(job_input, self.engine)
-            return Outcome(image, list(warnings), round(time.perf_counter() - started, 3))
+            return Outcome(image, list(warnings), round(time.perf_counter() - started, 3),
+                           c2pa=MANIFEST_ATTACHED if self.signer is not None else NO_MANIFEST)
         except ContentBlocked as exc:
             return Outcome(error=str(exc), status=422, reason=exc.reason)
         except BadInput as exc:

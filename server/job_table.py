@@ -37,6 +37,7 @@ class Job:
     input_bytes: int = 0
     reason: str | None = None  # why it FAILED, machine-readable (content_blocked), when known
     api_key: str | None = None  # a digest of the key that submitted it (None on a server without a key)
+    c2pa: str | None = None  # set by a cluster worker: whether it attached a C2PA manifest (else the server's)
 
 
 _COLUMNS = ("request_id, state, params, created, finished, error, inference_time, warnings, pixels, input_bytes, "

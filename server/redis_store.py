@@ -41,13 +41,13 @@ local inputs = redis.call('HMGET', KEYS[2], 'source', 'target')
 return {redis.call('HGET', KEYS[1], 'params'), inputs[1] or false, inputs[2] or false}
 """
 # KEYS: job, result, input, admission. ARGV: state, finished, error, inference_time, warnings, status,
-# ttl, image, reason. Only the first outcome of a job counts; it gives the job's admission back.
+# ttl, image, reason, c2pa. Only the first outcome of a job counts; it gives the job's admission back.
 _FINISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if (not state) or state == 'COMPLETED' or state == 'FAILED' then return 0 end
 if ARGV[1] == 'COMPLETED' then redis.call('SET', KEYS[2], ARGV[8], 'EX', ARGV[7]) end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished', ARGV[2], 'error', ARGV[3], 'inference_time', ARGV[4],
-           'warnings', ARGV[5], 'status', ARGV[6], 'reason', ARGV[9])
+           'warnings', ARGV[5], 'status', ARGV[6], 'reason', ARGV[9], 'c2pa', ARGV[10])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('DEL', KEYS[3])
 local held = redis.call('HMGET', KEYS[1], 'pixels', 'input_bytes')
@@ -119,7 +119,7 @@ def _job(request_id: str, fields: dict[bytes, bytes]) -> Job:
                float(finished) if finished else None, text.get("error") or None,
                float(inference_time) if inference_time else None, json.loads(text.get("warnings") or "[]"),
                int(text.get("pixels", 0)), int(text.get("input_bytes", 0)), text.get("reason") or None,
-               text.get("api_key") or None)
+               text.get("api_key") or None, text.get("c2pa") or None)
 
 
 class RedisJobStore:
@@ -204,7 +204,7 @@ class RedisJobStore:
             if state == COMPLETED:
                 done = _job(job.request_id, fields)
                 image = await self._call(self.redis.get(result_key(job.request_id)))
-                return Outcome(image, done.warnings, done.inference_time or 0.0)
+                return Outcome(image, done.warnings, done.inference_time or 0.0, c2pa=done.c2pa)
             if not fields:
                 return Outcome(error=INTERNAL_ERROR, status=500)
             return Outcome(error=fields.get(b"error", b"").decode() or INTERNAL_ERROR,
@@ -265,7 +265,7 @@ class RedisJobStore:
             keys=[job_key(request_id), result_key(request_id), input_key(request_id), ADMISSION_KEY],
             args=[state, self.clock(), outcome.error or "", outcome.inference_time if outcome.error is None else "",
                   json.dumps(outcome.warnings), outcome.status if outcome.error else 200, self.ttl_s,
-                  outcome.image or b"", outcome.reason or ""]))
+                  outcome.image or b"", outcome.reason or "", outcome.c2pa or ""]))
 
     async def heartbeat(self, worker: str, counts: dict[str, float], ttl_s: int) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
