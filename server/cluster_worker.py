@@ -25,7 +25,7 @@ from .redis_store import JOB_FUNCTION, QUEUE, RedisJobStore
 log = logging.getLogger("faceswap_v3.worker")
 MAX_ATTEMPTS = 2
 HEARTBEAT_S = 2.0
-DIED_TOO_OFTEN = ("a worker stopped {n} times while running this job; it was not tried again "
+DIED_TOO_OFTEN = ("a worker stopped {n} time{s} while running this job; it was not tried again "
                   "(it may be too large for this cluster's workers)")
 RECORD_RETRIES_S = (0.5, 1, 2, 4, 8, 15, 30, 60)
 RECONNECT_S = 1.0
@@ -50,7 +50,8 @@ class ClusterWorker:
     async def run(self, request_id: str, attempt: int) -> str:
         """Run one queued job; returns the state it ended in (or 'skipped' when it had finished already)."""
         if attempt > self.max_attempts:
-            await self.store.finish(request_id, Outcome(error=DIED_TOO_OFTEN.format(n=self.max_attempts), status=500))
+            died = DIED_TOO_OFTEN.format(n=self.max_attempts, s="s" if self.max_attempts > 1 else "")
+            await self.store.finish(request_id, Outcome(error=died, status=500))
             return "FAILED"
         started = await self.store.begin(request_id, self.name)
         if started is None:

@@ -227,6 +227,37 @@ def test_the_queue_budget_holds_for_the_whole_cluster_across_api_processes(clust
     assert httpx.post(f"{second}/v2/faceswap-v3", json=body(3), timeout=30).status_code == 200
 
 
+def test_the_pixel_budget_holds_for_the_whole_cluster_across_api_processes(cluster, swap_root):
+    url, processes, _ = cluster
+    processes.worker(url, "sleep_engine", env={"FACESWAP_V3_STANDIN_SLEEP_S": "1.0"})
+    first, second = (processes.api(url, swap_root, "--max-queued-megapixels", "1")[1] for _ in range(2))
+    big = body(0, target_img=b64(png_bytes(1000, 700, (10, 100, 200))))  # 0.7 MP held while it is queued or runs
+    held = httpx.post(f"{first}/v2/faceswap-v3", json=big, timeout=30)
+    assert held.status_code == 200
+    refused = httpx.post(f"{second}/v2/faceswap-v3", json=big, timeout=30)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "(limit 1 MP)" in refused.json()["error"]
+    wait_final(second, held.json()["request_id"])
+    assert httpx.post(f"{second}/v2/faceswap-v3", json=big, timeout=30).status_code == 200  # given back
+
+
+def test_a_job_whose_workers_keep_dying_fails_after_max_attempts_with_the_reason(cluster, swap_root):
+    url, processes, client = cluster
+    slow = {"FACESWAP_V3_STANDIN_SLEEP_S": "30"}
+    victim = processes.worker(url, "sleep_engine", "--max-attempts", "1", "--job-timeout", "2", env=slow)
+    _, api = processes.api(url, swap_root)
+    request_id = httpx.post(f"{api}/v2/faceswap-v3", json=body(1), timeout=30).json()["request_id"]
+    deadline = time.monotonic() + 20
+    while client.hget(job_key(request_id), "state") != b"PROCESSING" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(victim.pid, signal.SIGKILL)
+    processes.worker(url, "sleep_engine", "--max-attempts", "1", "--job-timeout", "2", env=slow)
+    outcome = wait_final(api, request_id, timeout_s=60)
+    assert outcome["status"] == "FAILED" and "a worker stopped 1 time while running this job" in outcome["error"]
+    assert int(client.hget(job_key(request_id), "attempts")) == 1  # taken once, never run a second time
+    assert int(client.hget("fsv3:admission", "jobs")) == 0
+
+
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     from cluster_processes import _env
 
