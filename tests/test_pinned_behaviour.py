@@ -230,3 +230,30 @@ def test_degenerate_landmarks_are_a_bad_input_naming_what_to_do():
     for align in (lambda: ffhq_matrix(on_one_point), lambda: swap_matrix(on_one_point, 128)):
         with pytest.raises(BadInput, match="degenerate .* pick another face index or another facedetection"):
             align()
+
+
+def test_retinafaces_cached_prior_table_is_read_only():
+    from faceswap_v3.pipeline.detectors.retinaface import prior_boxes
+
+    table = prior_boxes(64, 96)
+    assert table is prior_boxes(64, 96) and not table.flags.writeable  # shared by every later call
+    with pytest.raises(ValueError):
+        table[0, 0] = 1.0
+
+
+def test_a_frame_of_another_size_in_a_batch_is_a_bad_input_naming_the_fix():
+    from faceswap_v3.pipeline.frame_pipeline import LazyFrames
+
+    frames = LazyFrames(2, (4, 6, 3), lambda i: np.zeros((4, 6, 3) if i == 0 else (5, 6, 3), np.uint8))
+    assert frames[0].shape == (4, 6, 3)
+    with pytest.raises(BadInput, match=r"frame 1 decoded to shape \(5, 6, 3\).*resize the frames first"):
+        frames[1]
+
+
+def test_an_unknown_model_name_is_model_unavailable_listing_the_known_ones():
+    from faceswap_v3.pipeline.errors import ModelUnavailable
+    from faceswap_v3.pipeline.models.registry import model_file
+
+    with pytest.raises(ModelUnavailable, match=r"'no_such_model.onnx' is not a model this pack knows; use one of .*"
+                                                r"inswapper_128.onnx"):
+        model_file("no_such_model.onnx")

@@ -579,6 +579,15 @@ def test_a_status_url_on_a_private_address_is_refused(scripted):
         client.swap_async({})
 
 
+def test_a_response_url_on_a_private_address_is_refused(scripted):
+    scripted.script["/v2/faceswap-v3"] = [(200, {}, json.dumps({
+        "request_id": "r1", "status_url": f"{scripted.url}/status", "response_url": "http://10.0.0.1/r"}).encode())]
+    scripted.script["/status"] = [(200, {}, b'{"status": "COMPLETED"}')]
+    client, _ = make_client(scripted.url)
+    with pytest.raises(RemoteError, match="the API pointed to http://10.0.0.1/r"):
+        client.swap_async({})
+
+
 def test_a_stacked_gzip_answer_is_refused_without_decoding_it(scripted):
     import gzip
 
@@ -588,3 +597,21 @@ def test_a_stacked_gzip_answer_is_refused_without_decoding_it(scripted):
     with pytest.raises(RemoteError, match=r"compressed more than once \(Content-Encoding: gzip, gzip\)"):
         client.swap_sync({})
     assert scripted.seen[-1][2].get("Accept-Encoding") == "identity"
+
+
+def test_a_huge_result_from_the_api_is_refused_naming_the_nodes_pixel_limit(scripted):
+    """A 10000x10000 PNG answer is a few hundred KB but would be a 4.8 GB float32 IMAGE: refused before
+    decoding, with the limit named."""
+    from test_server_hardening import _grey_png
+
+    from faceswap_v3.nodes.remote_swap import MAX_RESULT_PIXELS, SegmindRemoteSwap
+    from faceswap_v3.pipeline.options import API_PARAMETERS, DEFAULTS
+
+    huge = _grey_png(10_000, 10_000)
+    assert len(huge) < 1_000_000
+    scripted.script["/v1/faceswap-v3"] = [(200, {"Content-Type": "image/png"}, huge)]
+    api = {name: DEFAULTS[name] for name in API_PARAMETERS}
+    urls = {"source_url": f"{scripted.url}/s.jpg", "target_url": f"{scripted.url}/t.jpg"}  # passed on, not fetched
+    with pytest.raises(BadInput, match=r"10000x10000 \(100 MP\); the limit is 40 MP") as refused:
+        SegmindRemoteSwap().swap("sync", "upload", scripted.url, api_key="typed-key", **urls, **api)
+    assert "MAX_RESULT_PIXELS" in str(refused.value) and MAX_RESULT_PIXELS == 40_000_000

@@ -242,6 +242,15 @@ def test_a_100_megapixel_strip_is_refused_at_acceptance_in_under_a_second(swap_r
     assert calls == []
 
 
+def test_a_strip_within_the_side_cap_is_refused_for_its_ratio_at_acceptance(swap_root):
+    strip = b64(_grey_png(20_000, 100))  # each side under 32768 px, the longer 200 times the shorter
+    calls = []
+    with running(make_server(swap_root, engine=lambda job: calls.append(job) or stand_in_engine(job))) as base:
+        answer = httpx.post(f"{base}/v2/faceswap-v3", json=payload(target_img=strip), timeout=30)
+    assert answer.status_code == 400 and calls == []
+    assert answer.json()["error"].startswith("target_img is 20000x100; the longer side may be at most 50 times")
+
+
 def test_a_webp_target_wider_than_16383_px_is_refused_before_queueing(swap_root):
     out = io.BytesIO()
     Image.fromarray(np.zeros((400, 16_400, 3), np.uint8)).save(out, format="PNG")
