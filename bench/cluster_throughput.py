@@ -131,13 +131,16 @@ def main() -> None:
                 for worker in workers:
                     os.killpg(worker.pid, signal.SIGCONT)
                 base = statistics.median(rates[counts[0]])
+                p50_base = statistics.median(latencies[counts[0]])
+                p99_base = percentile(latencies[counts[0]], 0.99)
                 print(f"\n{engine}" + (f" ({args.sleep:g} s per job)" if engine == "sleep_engine" else ""))
                 print(f"{'workers':>7}  {'jobs/s median (min-max)':>26}  {'x 1 worker':>10}  {'of linear':>9}  "
-                      f"{'p50 latency':>11}  {'p99 latency':>11}")
+                      f"{'p50 latency (x 1 worker)':>24}  {'p99 latency (x 1 worker)':>24}")
                 for n in counts:
                     ratio = statistics.median(rates[n]) / base
+                    p50, p99 = statistics.median(latencies[n]), percentile(latencies[n], 0.99)
                     print(f"{n:>7}  {spread(rates[n]):>26}  {ratio:>10.2f}  {ratio / n * counts[0]:>9.2f}  "
-                          f"{statistics.median(latencies[n]):>10.2f}s  {percentile(latencies[n], 0.99):>10.2f}s")
+                          f"{f'{p50:.2f}s ({p50 / p50_base:.2f})':>24}  {f'{p99:.2f}s ({p99 / p99_base:.2f})':>24}")
                 for worker in workers:
                     os.killpg(worker.pid, signal.SIGTERM)
         finally:
