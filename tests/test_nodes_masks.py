@@ -36,7 +36,8 @@ def api_values(**changes) -> dict:
 
 def test_new_widgets_come_after_the_existing_ones_with_todays_behaviour_as_default():
     inputs = FaceswapV3.INPUT_TYPES()  # the frontend lists required widgets, then optional ones
-    assert list(inputs["required"])[-1] == "image_quality"  # the last API widget of the local node
+    # the last required API widget of the local node (image_format/image_quality are its last widgets)
+    assert list(inputs["required"])[-1] == "face_restore_weight"
     assert list(inputs["optional"])[:len(NEW_WIDGETS)] == NEW_WIDGETS
     optional = SwapFaces.INPUT_TYPES()["optional"]
     assert list(optional)[list(optional).index("source_faces_index") + 1:][:len(NEW_WIDGETS)] == NEW_WIDGETS

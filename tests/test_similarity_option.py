@@ -17,10 +17,10 @@ def widget_names(node) -> list[str]:
     return [*inputs["required"], *inputs.get("optional", {})]
 
 
-@pytest.mark.parametrize("node", [FaceswapV3, SwapFaces])
-def test_measure_similarity_comes_after_track_faces_and_before_content_check_and_is_off(node):
-    names = widget_names(node)
-    assert names[-2:] == ["measure_similarity", "content_check"]
+@pytest.mark.parametrize("node, after", [(FaceswapV3, ["image_format", "image_quality"]), (SwapFaces, [])])
+def test_measure_similarity_comes_after_track_faces_and_before_content_check_and_is_off(node, after):
+    names = widget_names(node)  # the all-in-one's output encoding widgets come last
+    assert names[-2 - len(after):] == ["measure_similarity", "content_check", *after]
     assert node.INPUT_TYPES()["optional"]["measure_similarity"][1]["default"] is False
 
 

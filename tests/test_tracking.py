@@ -167,7 +167,8 @@ def test_the_whole_swap_with_track_faces_swaps_the_same_person_in_every_frame(cl
 
 
 def test_track_faces_widget_is_last_and_off_by_default():
-    for node, after in ((DetectFaces, []), (FaceswapV3, ["measure_similarity", "content_check"])):  # widgets added since come after
+    for node, after in ((DetectFaces, []), (FaceswapV3, ["measure_similarity", "content_check", "image_format",
+                                                         "image_quality"])):  # widgets added since come after
         optional = node.INPUT_TYPES()["optional"]
         assert list(optional)[-1 - len(after):] == ["track_faces", *after]
         assert optional["track_faces"][0] == "BOOLEAN" and optional["track_faces"][1]["default"] is False
