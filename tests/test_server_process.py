@@ -158,7 +158,8 @@ def test_the_key_from_a_file_or_the_environment_and_a_warning_without_one(start_
     key_file.write_text(KEY + "\n")
     from_file = start_api_server(swap_root, "--api-key-file", str(key_file))
     assert httpx.post(f"{from_file}/v1/faceswap-v3", json=payload()).status_code == 401
-    assert httpx.post(f"{from_file}/v1/faceswap-v3", json=payload(), headers=KEYED).status_code == 200
+    # a fresh server's first job loads its models: more than httpx's default 5 s on a busy machine
+    assert httpx.post(f"{from_file}/v1/faceswap-v3", json=payload(), headers=KEYED, timeout=120).status_code == 200
 
     monkeypatch.setenv("FACESWAP_V3_API_KEY", "from-env-key")
     from_env = start_api_server(swap_root)
