@@ -103,3 +103,8 @@ class C2paSigner:
 
 NO_MANIFEST = "no C2PA manifest attached: no signing certificate is configured"
 MANIFEST_ATTACHED = "attached"
+
+
+def manifest_note(signer: "C2paSigner | None") -> str:
+    """What a result says of its C2PA manifest when signer (or nobody) made it."""
+    return MANIFEST_ATTACHED if signer is not None else NO_MANIFEST

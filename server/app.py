@@ -27,7 +27,7 @@ from typing import Callable
 from aiohttp import web
 
 from ..net.url_guard import PUBLIC_ONLY, AddressPolicy
-from ..pipeline.c2pa_manifest import MANIFEST_ATTACHED, NO_MANIFEST, C2paSigner
+from ..pipeline.c2pa_manifest import C2paSigner, manifest_note
 from ..pipeline.content_check import ContentCheck
 from ..pipeline.errors import BadInput
 from ..pipeline.images import DATA_URL, base64_bytes, probe_image
@@ -101,7 +101,7 @@ class FaceswapServer:
         if redis_url is not None:
             self.c2pa = CLUSTER_MANIFEST
         else:
-            self.c2pa = MANIFEST_ATTACHED if signer is not None else NO_MANIFEST
+            self.c2pa = manifest_note(signer)
         self.loader = ThreadPoolExecutor(max_workers=4, thread_name_prefix="faceswap-inputs")
         # uploads decode whole images: on their own thread, so they never take the submits' input threads
         self.upload_checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-uploads")

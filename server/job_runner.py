@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..pipeline.c2pa_manifest import MANIFEST_ATTACHED, NO_MANIFEST, C2paSigner
+from ..pipeline.c2pa_manifest import C2paSigner, manifest_note
 from ..pipeline.content_check import ContentBlocked, ContentCheck
 from ..pipeline.errors import BadInput, ModelUnavailable
 from ..pipeline.models.swap_models import SwapModels
@@ -65,7 +65,7 @@ class JobRunner:
             del source, target
             image, warnings = run_checked(job_input, self.engine)
             return Outcome(image, list(warnings), round(time.perf_counter() - started, 3),
-                           c2pa=MANIFEST_ATTACHED if self.signer is not None else NO_MANIFEST)
+                           c2pa=manifest_note(self.signer))
         except ContentBlocked as exc:
             return Outcome(error=str(exc), status=422, reason=exc.reason)
         except BadInput as exc:
