@@ -19,6 +19,8 @@ from .terminal_progress import terminal_progress
 # "module:function" of a stand-in engine (JobInput -> (image bytes, warnings)) for tests and benchmarks:
 # the worker then loads no model.
 ENV_ENGINE = "FACESWAP_V3_WORKER_ENGINE"
+GPU_JOBS_AT_ONCE = 8  # the restorer's batch on a GPU
+MAX_JOBS_AT_ONCE = 64
 
 
 def add_parser(commands) -> None:
@@ -29,6 +31,10 @@ def add_parser(commands) -> None:
     p.add_argument("--swap-model", default=DEFAULT_SWAPPER)
     p.add_argument("--recognition-model", default=RECOGNIZER_FILE)
     p.add_argument("--name", help="this worker's name in /metrics (default: host-pid)")
+    p.add_argument("--jobs-at-once", type=int, metavar="N",
+                   help=f"jobs this worker runs at the same time, their detector, recognizer and restorer calls "
+                        f"merged into batches (1..{MAX_JOBS_AT_ONCE}; default {GPU_JOBS_AT_ONCE} on a GPU, 1 on the "
+                        "CPU, where jobs running together only share its cores)")
     p.add_argument("--max-attempts", type=int, default=2,
                    help="runs of a job whose worker died before it is FAILED (default 2)")
     p.add_argument("--job-timeout", type=float, default=600.0,
@@ -66,6 +72,8 @@ def load_models(models: SwapModels) -> None:
 def run(args) -> int:
     import asyncio
 
+    from ..pipeline.models.cache import use_model_cache
+    from ..server.batching_model_cache import BatchingModelCache
     from ..server.cluster_worker import ClusterWorker, serve_worker
     from ..server.redis_admission import RedisAdmission
     from ..server.admission import ServerLimits
@@ -74,10 +82,16 @@ def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.max_attempts < 1 or args.job_timeout <= 0 or args.poll_delay <= 0:
         raise BadInput("--max-attempts must be at least 1, --job-timeout and --poll-delay above 0")
+    if args.jobs_at_once is not None and not 1 <= args.jobs_at_once <= MAX_JOBS_AT_ONCE:
+        raise BadInput(f"--jobs-at-once must be 1 to {MAX_JOBS_AT_ONCE}, not {args.jobs_at_once}")
     check_reachable(args.redis)
     model_store = ModelStore(models_root=args.models_dir, progress_for=terminal_progress)
     models = SwapModels(store=model_store, device=args.device, swapper_file=args.swap_model,
                         recognizer_file=args.recognition_model)
+    jobs_at_once = args.jobs_at_once or (GPU_JOBS_AT_ONCE if models.on_gpu else 1)
+    merging = BatchingModelCache(jobs_at_once) if jobs_at_once > 1 else None
+    if merging is not None:
+        use_model_cache(merging)
     check, signer = content_check(args, model_store), c2pa_signer(args)
     spec = os.environ.get(ENV_ENGINE)
     engine = stand_in_engine(spec) if spec else None
@@ -85,7 +99,8 @@ def run(args) -> int:
         load_models(models)
     store = RedisJobStore(args.redis, RedisAdmission(args.redis, ServerLimits()))
     worker = ClusterWorker(store, models, engine, name=args.name, max_attempts=args.max_attempts,
-                           job_timeout_s=args.job_timeout, content_check=check, signer=signer)
-    print(f"worker {worker.name} taking jobs from {shown_url(args.redis)}", flush=True)
+                           job_timeout_s=args.job_timeout, content_check=check, signer=signer,
+                           jobs_at_once=jobs_at_once, merged=merging.counts if merging else None)
+    print(f"worker {worker.name} taking jobs from {shown_url(args.redis)}, {jobs_at_once} at a time", flush=True)
     asyncio.run(serve_worker(worker, args.poll_delay))
     return 0

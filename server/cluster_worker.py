@@ -1,5 +1,6 @@
 """One cluster worker: an arq worker process that keeps its models loaded and runs the Faceswap V3 jobs
-the API processes queued in Redis, one at a time (one process per GPU, or per CPU slot).
+the API processes queued in Redis (one process per GPU, or per CPU slot), jobs_at_once at a time: the model
+calls of jobs running together are merged into batches where the model takes one (batching_model_cache.py).
 
 A job that fails for the client's reason (bad image, no face) or ours ends FAILED at once and is never
 retried; a job whose worker died is run again by another worker once arq's in-progress key expires, up
@@ -16,6 +17,7 @@ from typing import Callable
 
 from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.params import FaceswapParams
+from .batch_merger import MergeCounts
 from .embedding_cache import CachedSourceEngine, SourceEmbeddingCache
 from ..pipeline.c2pa_manifest import C2paSigner
 from ..pipeline.content_check import ContentCheck
@@ -37,15 +39,21 @@ class ClusterWorker:
 
     def __init__(self, store: RedisJobStore, models: SwapModels, engine: Callable | None = None,
                  name: str | None = None, max_attempts: int = MAX_ATTEMPTS, job_timeout_s: float = 600.0,
-                 content_check: ContentCheck | None = None, signer: C2paSigner | None = None) -> None:
+                 content_check: ContentCheck | None = None, signer: C2paSigner | None = None,
+                 jobs_at_once: int = 1, merged: MergeCounts | None = None) -> None:
         self.store, self.models, self.max_attempts, self.job_timeout_s = store, models, max_attempts, job_timeout_s
+        self.jobs_at_once, self.merged = jobs_at_once, merged
         self.cache = SourceEmbeddingCache()
         self.runner = JobRunner(models, engine or CachedSourceEngine(self.cache), None, None, content_check, signer)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.jobs = self.errors = 0
 
     def counts(self) -> dict[str, float]:
-        return {"jobs": self.jobs, "errors": self.errors, "source_embeddings": self.cache.computed}
+        counts = {"jobs": self.jobs, "errors": self.errors, "source_embeddings": self.cache.computed,
+                  "jobs_at_once": self.jobs_at_once}
+        if self.merged is not None:
+            counts.update(merged_model_calls=self.merged.calls, merged_model_inputs=self.merged.inputs)
+        return counts
 
     async def run(self, request_id: str, attempt: int) -> str:
         """Run one queued job; returns the state it ended in (or 'skipped' when it had finished already)."""
@@ -101,9 +109,10 @@ async def faceswap_job(ctx: dict, request_id: str) -> str:
     return await ctx["cluster_worker"].run(request_id, ctx["job_try"])
 
 
-async def serve_worker(worker: ClusterWorker, poll_delay_s: float = 0.01) -> None:
-    """Take jobs from the cluster's queue until SIGTERM/SIGINT; when Redis goes away, wait for it and go on
-    (a job it was running is taken again once its in-progress key expires)."""
+async def serve_worker(worker: ClusterWorker, poll_delay_s: float = 0.01, handle_signals: bool = True) -> None:
+    """Take jobs from the cluster's queue until SIGTERM/SIGINT (or until cancelled: handle_signals False
+    runs it off the main thread); when Redis goes away, wait for it and go on (a job it was running is
+    taken again once its in-progress key expires)."""
     import redis
 
     await worker.store.start()
@@ -111,7 +120,7 @@ async def serve_worker(worker: ClusterWorker, poll_delay_s: float = 0.01) -> Non
     try:
         while True:
             try:
-                await _take_jobs(worker, poll_delay_s)
+                await _take_jobs(worker, poll_delay_s, handle_signals)
                 return
             except asyncio.CancelledError:
                 log.info("worker %s stopped", worker.name)  # SIGTERM/SIGINT: arq cancelled its main task
@@ -123,14 +132,14 @@ async def serve_worker(worker: ClusterWorker, poll_delay_s: float = 0.01) -> Non
         beat.cancel()
 
 
-async def _take_jobs(worker: ClusterWorker, poll_delay_s: float) -> None:
+async def _take_jobs(worker: ClusterWorker, poll_delay_s: float, handle_signals: bool) -> None:
     from arq.worker import Worker, func
 
     arq_worker = Worker(
         functions=[func(faceswap_job, name=JOB_FUNCTION, max_tries=worker.max_attempts + 1,
                         timeout=worker.job_timeout_s + sum(RECORD_RETRIES_S) + 10)],
-        redis_pool=worker.store.redis, queue_name=QUEUE, max_jobs=1, keep_result=worker.store.ttl_s,
-        poll_delay=poll_delay_s, ctx={"cluster_worker": worker}, handle_signals=True)
+        redis_pool=worker.store.redis, queue_name=QUEUE, max_jobs=worker.jobs_at_once, keep_result=worker.store.ttl_s,
+        poll_delay=poll_delay_s, ctx={"cluster_worker": worker}, handle_signals=handle_signals)
     # arq's own timeout must never cut a job short (it would leave it PROCESSING for good): ours ends the
     # engine's run, and recording waits out a Redis outage. How soon a dead worker's job is taken again
     # is arq's in-progress key: our job timeout and a margin (a job whose outcome could not be recorded

@@ -31,20 +31,28 @@ class SourceEmbeddingCache:
         self.computed = 0
         self._entries: OrderedDict[tuple, dict[int, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
+        self._computing: dict[tuple, threading.Lock] = {}
 
     def embeddings(self, source_rgb: np.ndarray, params: FaceswapParams, models: SwapModels) -> dict[int, np.ndarray]:
         key = source_key(source_rgb, params, models)
         with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]
-        found = embed_source(source_rgb, params, models)  # BadInput (no face) is not cached: it is raised
-        with self._lock:
-            self.computed += 1
-            self._entries[key] = found
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-        return found
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:  # jobs running at once with one source: the first computes, the others wait for it
+            with self._lock:
+                if key in self._entries:
+                    self._entries.move_to_end(key)
+                    return self._entries[key]
+            try:
+                found = embed_source(source_rgb, params, models)  # BadInput (no face) is not cached: it is raised
+                with self._lock:
+                    self.computed += 1
+                    self._entries[key] = found
+                    while len(self._entries) > self.max_entries:
+                        self._entries.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._computing.pop(key, None)
+            return found
 
 
 class CachedSourceEngine:

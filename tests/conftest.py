@@ -165,3 +165,31 @@ def identity_root(swap_root, tmp_path_factory) -> Path:
     standins.arcface_content(insightface / "models" / "buffalo_l" / "w600k_r50.onnx")
     (root / "reactor" / "faces").mkdir(parents=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def cluster_redis_url():
+    """A real redis-server for the whole session (each cluster test empties it first)."""
+    import os
+
+    pytest.importorskip("arq")
+    from cluster_processes import REDIS_SERVER, redis_server
+
+    if not Path(REDIS_SERVER).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("redis-server is not installed")
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["local", "redis"])
+def serve(request):
+    """serve(root, **options): a context manager serving make_server(root, **options) on loopback, yielding
+    its URL: one process with its SQLite store, or the cluster backend (API on Redis, a worker thread)."""
+    from server_harness import make_server, running, running_cluster
+
+    if request.param == "local":
+        return lambda root, **options: running(make_server(root, **options))
+    url = request.getfixturevalue("cluster_redis_url")
+    return lambda root, **options: running_cluster(url, root, **options)

@@ -9,6 +9,7 @@ import base64
 import io
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
 
@@ -113,3 +114,60 @@ def image_host(host: str, routes: dict):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def worker_thread(redis_url: str, models, engine, limits, ttl_s: float, clock):
+    """One cluster worker (the real ClusterWorker on arq) in a thread of this process, running engine."""
+    from faceswap_v3.server.cluster_worker import ClusterWorker, serve_worker
+    from faceswap_v3.server.redis_admission import RedisAdmission
+    from faceswap_v3.server.redis_store import RedisJobStore
+
+    store = RedisJobStore(redis_url, RedisAdmission(redis_url, limits), ttl_s=ttl_s, clock=clock)
+    worker = ClusterWorker(store, models, engine, name="in-process", max_attempts=1, job_timeout_s=60)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    serving = asyncio.run_coroutine_threadsafe(serve_worker(worker, 0.005, handle_signals=False), loop)
+    try:
+        yield worker
+    finally:
+        loop.call_soon_threadsafe(serving.cancel)
+        try:
+            serving.result(15)
+        except BaseException:  # noqa: BLE001 - cancelled, as asked
+            pass
+        asyncio.run_coroutine_threadsafe(_end_tasks_then_close(store), loop).result(15)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+async def _end_tasks_then_close(store) -> None:
+    """Cancel what the worker's arq left running and wait for it, so no connection outlives the loop."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await store.close()
+
+
+@contextmanager
+def running_cluster(redis_url: str, root, **options):
+    """make_server(root, **options) as a cluster's API process on redis_url (emptied first) with one worker
+    thread running its engine: the same server, on the Redis backend."""
+    import redis
+
+    from faceswap_v3.server.admission import ServerLimits
+    from faceswap_v3.server.job_store import RESULT_TTL_S
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.close()
+    engine = options.pop("engine", stand_in_engine)
+    server = make_server(root, redis_url=redis_url, **options)
+    limits = options.get("limits") or ServerLimits(max_jobs=options.get("max_jobs", ServerLimits.max_jobs))
+    with running(server) as base, worker_thread(redis_url, server.models, engine, limits,
+                                                options.get("result_ttl_s", RESULT_TTL_S),
+                                                options.get("clock", time.time)):
+        yield base

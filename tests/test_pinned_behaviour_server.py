@@ -27,6 +27,7 @@ def wait_finished(base: str, request_id: str, timeout_s: float = 30) -> httpx.Re
 
 
 def test_a_result_is_kept_one_hour_after_the_job_finished_and_not_a_second_more(swap_root):
+    # one process's clock; a cluster's hour is Redis's own key expiry (test_cluster.py reads its TTLs)
     now = [10_000.0]
     server = make_server(swap_root, clock=lambda: now[0])  # the server's own default result lifetime
     with running(server) as base:
@@ -40,11 +41,11 @@ def test_a_result_is_kept_one_hour_after_the_job_finished_and_not_a_second_more(
         assert httpx.get(f"{base}/v2/outputs/{job}.png").status_code == 404
 
 
-def test_the_status_of_a_failed_job_answers_422_with_the_reason(swap_root):
+def test_the_status_of_a_failed_job_answers_422_with_the_reason(serve, swap_root):
     def engine(job):
         raise BadInput("no face found in the source image")
 
-    with running(make_server(swap_root, engine=engine)) as base:
+    with serve(swap_root, engine=engine) as base:
         job = httpx.post(f"{base}/v2/faceswap-v3", json=payload()).json()["request_id"]
         status = wait_finished(base, job)
     assert status.status_code == 422
@@ -52,8 +53,8 @@ def test_the_status_of_a_failed_job_answers_422_with_the_reason(swap_root):
 
 
 @pytest.mark.parametrize("quality, accepted", [(100, True), (101, False), (10, True), (9, False)])
-def test_image_quality_is_accepted_from_10_to_100_only(swap_root, quality, accepted):
-    with running(make_server(swap_root)) as base:
+def test_image_quality_is_accepted_from_10_to_100_only(serve, swap_root, quality, accepted):
+    with serve(swap_root) as base:
         answer = httpx.post(f"{base}/v1/faceswap-v3", json=payload(image_format="jpeg", image_quality=quality))
     if accepted:
         assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"

@@ -1,4 +1,5 @@
-"""The server's guards, on an in-process server (real loopback socket, real HTTP) with a fast stand-in
+"""The server's guards, on an in-process server (real loopback socket, real HTTP; where the `serve` fixture is
+used, on both backends: one process, and the Redis cluster with a worker thread) with a fast stand-in
 engine where the swap itself is not the point: model names, browser-borne requests, auth, assets,
 limits and 429s, result storage and expiry, and every malformed request a 400 or a FAILED job."""
 
@@ -51,9 +52,9 @@ class Gate:
     ("facedetection", "/etc/passwd.onnx"), ("face_restore", "{root}/facerestore_models/GFPGANv1.4.pth"),
     ("face_restore", "../facerestore_models/GFPGANv1.4.pth"), ("face_restore", "C:\\models\\GFPGANv1.4.pth"),
 ])
-def test_a_model_path_is_refused_without_echoing_it(restorer_root, name, value):
+def test_a_model_path_is_refused_without_echoing_it(serve, restorer_root, name, value):
     value = value.format(root=restorer_root)
-    with running(make_server(restorer_root)) as base:
+    with serve(restorer_root) as base:
         answer = httpx.post(f"{base}/v1/faceswap-v3", json=payload(**{name: value, "face_restore_weight": 0.5}))
     assert answer.status_code == 400
     message = answer.json()["error"]
@@ -61,8 +62,8 @@ def test_a_model_path_is_refused_without_echoing_it(restorer_root, name, value):
     assert value not in message and str(restorer_root) not in message and "det_500m" not in message
 
 
-def test_bare_model_names_in_the_models_folders_are_accepted_and_others_refused(restorer_root):
-    with running(make_server(restorer_root)) as base:
+def test_bare_model_names_in_the_models_folders_are_accepted_and_others_refused(serve, restorer_root):
+    with serve(restorer_root) as base:
         ok = httpx.post(f"{base}/v1/faceswap-v3", json=payload(facedetection="det_500m.onnx"))
         missing = httpx.post(f"{base}/v1/faceswap-v3", json=payload(face_restore="nothere.pth"))
     assert ok.status_code == 200 and ok.headers["content-type"] == "image/png"
@@ -73,11 +74,11 @@ def test_bare_model_names_in_the_models_folders_are_accepted_and_others_refused(
     assert str(restorer_root) not in missing.text
 
 
-def test_a_missing_model_is_our_fault_and_names_no_server_path(swap_root, tmp_path):
+def test_a_missing_model_is_our_fault_and_names_no_server_path(serve, swap_root, tmp_path):
     def engine(job):
         raise ModelUnavailable(f"model file codeformer-v0.1.0.pth not found (looked in: {tmp_path}/models)")
 
-    with running(make_server(swap_root, engine=engine)) as base:
+    with serve(swap_root, engine=engine) as base:
         sync = httpx.post(f"{base}/v1/faceswap-v3", json=payload())
         job = httpx.post(f"{base}/v2/faceswap-v3", json=payload()).json()
         failed = wait_finished(base, job["request_id"])
@@ -87,10 +88,10 @@ def test_a_missing_model_is_our_fault_and_names_no_server_path(swap_root, tmp_pa
 
 
 # --- browser-borne requests, auth ------------------------------------------------------------------
-def test_only_json_posts_from_no_or_our_own_origin_and_urls_never_from_host(swap_root):
+def test_only_json_posts_from_no_or_our_own_origin_and_urls_never_from_host(serve, swap_root):
     import json
 
-    with running(make_server(swap_root)) as base:
+    with serve(swap_root) as base:
         body = json.dumps(payload())
         plain = httpx.post(f"{base}/v2/faceswap-v3", content=body, headers={"Content-Type": "text/plain"})
         form = httpx.post(f"{base}/upload-asset", data={"data_urls": "x"})
@@ -109,8 +110,8 @@ def test_only_json_posts_from_no_or_our_own_origin_and_urls_never_from_host(swap
     assert by_name.json()["status_url"].startswith(f"http://localhost:{port}/v2/requests/")
 
 
-def test_public_url_builds_the_absolute_urls(swap_root):
-    with running(make_server(swap_root, public_url="https://faceswap.example.org/")) as base:
+def test_public_url_builds_the_absolute_urls(serve, swap_root):
+    with serve(swap_root, public_url="https://faceswap.example.org/") as base:
         job = httpx.post(f"{base}/v2/faceswap-v3", json=payload()).json()
         result = wait_finished(base, job["request_id"]).json()
         own_origin = httpx.post(f"{base}/v2/faceswap-v3", json=payload(),
@@ -120,9 +121,9 @@ def test_public_url_builds_the_absolute_urls(swap_root):
     assert own_origin.status_code == 200
 
 
-def test_outputs_and_assets_need_the_key_when_one_is_set(swap_root):
+def test_outputs_and_assets_need_the_key_when_one_is_set(serve, swap_root):
     key = {"x-api-key": KEY}
-    with running(make_server(swap_root, api_key=KEY)) as base:
+    with serve(swap_root, api_key=KEY) as base:
         job = httpx.post(f"{base}/v2/faceswap-v3", json=payload(), headers=key).json()
         output = wait_finished(base, job["request_id"], key).json()["output"]
         upload = httpx.post(f"{base}/upload-asset", json={"data_urls": ["data:image/png;base64," + b64(PNG)]},
@@ -179,9 +180,9 @@ def test_the_asset_count_is_capped_with_a_429_and_retry_after(swap_root):
     assert answers[2].headers["retry-after"] == "60" and "asset storage is full" in answers[2].json()["error"]
 
 
-def test_an_uploaded_asset_is_used_by_url_without_a_network_fetch(swap_root):
+def test_an_uploaded_asset_is_used_by_url_without_a_network_fetch(serve, swap_root):
     jpeg = (FACES / "portrait_male_02.jpg").read_bytes()
-    with running(make_server(swap_root)) as base:  # public addresses only: a fetch of its own URL would fail
+    with serve(swap_root) as base:  # public addresses only: a fetch of its own URL would fail
         url = httpx.post(f"{base}/upload-asset", json={"data_urls": ["data:image/jpeg;base64," + b64(jpeg)]}
                          ).json()["file_urls"][0]
         answer = httpx.post(f"{base}/v1/faceswap-v3", json=payload(target_img=url))
@@ -191,9 +192,9 @@ def test_an_uploaded_asset_is_used_by_url_without_a_network_fetch(swap_root):
 
 
 # --- limits and 429 ------------------------------------------------------------------------------
-def test_a_full_queue_is_429_with_retry_after_and_frees_up(swap_root):
+def test_a_full_queue_is_429_with_retry_after_and_frees_up(serve, swap_root):
     gate = Gate()
-    with running(make_server(swap_root, engine=gate, max_jobs=1)) as base:
+    with serve(swap_root, engine=gate, max_jobs=1) as base:
         first = httpx.post(f"{base}/v2/faceswap-v3", json=payload()).json()
         assert gate.entered.wait(10)
         refused = httpx.post(f"{base}/v2/faceswap-v3", json=payload())
@@ -201,15 +202,15 @@ def test_a_full_queue_is_429_with_retry_after_and_frees_up(swap_root):
         assert wait_finished(base, first["request_id"]).json()["status"] == "COMPLETED"
         again = httpx.post(f"{base}/v2/faceswap-v3", json=payload())
     assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
-    assert "queue is full (1 jobs)" in refused.json()["error"]
+    assert "queue is full (1 jobs" in refused.json()["error"]
     assert again.status_code == 200
 
 
-def test_the_pixels_held_by_queued_jobs_are_capped(swap_root):
+def test_the_pixels_held_by_queued_jobs_are_capped(serve, swap_root):
     gate = Gate()
     big = png_bytes(1000, 1000)  # two of them: 2 MP a job
     limits = ServerLimits(max_queued_pixels=3_000_000)
-    with running(make_server(swap_root, engine=gate, limits=limits)) as base:
+    with serve(swap_root, engine=gate, limits=limits) as base:
         first = httpx.post(f"{base}/v2/faceswap-v3", json=payload(source_img=b64(big), target_img=b64(big)))
         assert gate.entered.wait(10)
         second = httpx.post(f"{base}/v2/faceswap-v3", json=payload(source_img=b64(big), target_img=b64(big)))
@@ -293,11 +294,11 @@ def test_the_number_of_stored_results_is_bounded_oldest_first(swap_root):
     (MemoryError(), 500, "internal error; see the server log"),
     (BadInput("target_img: the file /srv/secret/x.png is odd"), 400, "target_img: the file <server path> is odd"),
 ])
-def test_every_accepted_job_ends_whatever_the_engine_raises(swap_root, raised, status, text):
+def test_every_accepted_job_ends_whatever_the_engine_raises(serve, swap_root, raised, status, text):
     def engine(job):
         raise raised
 
-    with running(make_server(swap_root, engine=engine, max_jobs=2)) as base:
+    with serve(swap_root, engine=engine, max_jobs=2) as base:
         sync = [httpx.post(f"{base}/v1/faceswap-v3", json=payload()) for _ in range(3)]
         jobs = [httpx.post(f"{base}/v2/faceswap-v3", json=payload()).json()["request_id"] for _ in range(3)]
         failed = [wait_finished(base, j) for j in jobs]
@@ -330,14 +331,14 @@ MALFORMED_FIELDS = [
 ]
 
 
-def test_red_team_every_malformed_request_is_a_400_or_a_failed_job_never_a_500(swap_root):
+def test_red_team_every_malformed_request_is_a_400_or_a_failed_job_never_a_500(serve, swap_root):
     import json
 
     bodies = [json.dumps(payload(**fields), allow_nan=True).encode() for fields in MALFORMED_FIELDS]
     bodies += [b"", b"[]", b"null", b"{", b"\xff\xfe{}", b"[" * 100_000, b'{"image_quality": ' + b"9" * 5000 + b"}",
                json.dumps({"data": "x"}).encode()]
     outcomes = []
-    with running(make_server(swap_root, max_jobs=3)) as base:
+    with serve(swap_root, max_jobs=3) as base:
         for body in bodies:
             for version in ("v1", "v2"):
                 answer = httpx.post(f"{base}/{version}/faceswap-v3", content=body,
@@ -356,8 +357,8 @@ def test_red_team_every_malformed_request_is_a_400_or_a_failed_job_never_a_500(s
     assert len(outcomes) == 2 * len(bodies)
 
 
-def test_base64_with_line_breaks_and_without_padding_is_accepted(swap_root):
+def test_base64_with_line_breaks_and_without_padding_is_accepted(serve, swap_root):
     text = base64.encodebytes((FACES / "portrait_male_02.jpg").read_bytes()).decode().rstrip("=\n")
-    with running(make_server(swap_root)) as base:
+    with serve(swap_root) as base:
         answer = httpx.post(f"{base}/v1/faceswap-v3", json=payload(target_img=text))
     assert answer.status_code == 200

@@ -109,9 +109,9 @@ def test_stacked_and_single_layer_compression_bombs_are_refused_with_little_memo
 # --- odd redirect targets --------------------------------------------------------------------------
 @pytest.mark.parametrize("location", ["data:image/png;base64,iVBORw0KGgo=", "http:\\\\127.0.0.1\\",
                                       "javascript:alert(1)"])
-def test_a_redirect_to_something_that_is_not_an_http_url_is_a_400(swap_root, location, caplog):
+def test_a_redirect_to_something_that_is_not_an_http_url_is_a_400(serve, swap_root, location, caplog):
     routes = {"/r.png": (302, {"Location": location}, b"")}
-    with image_host("127.0.0.1", routes) as host, running(make_server(swap_root, url_policy=ANY_ADDRESS)) as base:
+    with image_host("127.0.0.1", routes) as host, serve(swap_root, url_policy=ANY_ADDRESS) as base:
         with caplog.at_level(logging.ERROR, logger="faceswap_v3"):
             answer = httpx.post(f"{base}/v2/faceswap-v3", json=payload(target_img=f"{host}/r.png"), timeout=30)
             normal = httpx.post(f"{base}/v2/faceswap-v3", json=payload(), timeout=30)
@@ -230,10 +230,10 @@ def _grey_png(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize("width, height", [(1, 100_000_000), (100_000_000, 1)])
-def test_a_100_megapixel_strip_is_refused_at_acceptance_in_under_a_second(swap_root, width, height):
+def test_a_100_megapixel_strip_is_refused_at_acceptance_in_under_a_second(serve, swap_root, width, height):
     strip = b64(_grey_png(width, height))
     calls = []
-    with running(make_server(swap_root, engine=lambda job: calls.append(job) or stand_in_engine(job))) as base:
+    with serve(swap_root, engine=lambda job: calls.append(job) or stand_in_engine(job)) as base:
         started = time.monotonic()
         answer = httpx.post(f"{base}/v2/faceswap-v3", json=payload(target_img=strip), timeout=30)
         elapsed = time.monotonic() - started
@@ -242,10 +242,10 @@ def test_a_100_megapixel_strip_is_refused_at_acceptance_in_under_a_second(swap_r
     assert calls == []
 
 
-def test_a_strip_within_the_side_cap_is_refused_for_its_ratio_at_acceptance(swap_root):
+def test_a_strip_within_the_side_cap_is_refused_for_its_ratio_at_acceptance(serve, swap_root):
     strip = b64(_grey_png(20_000, 100))  # each side under 32768 px, the longer 200 times the shorter
     calls = []
-    with running(make_server(swap_root, engine=lambda job: calls.append(job) or stand_in_engine(job))) as base:
+    with serve(swap_root, engine=lambda job: calls.append(job) or stand_in_engine(job)) as base:
         answer = httpx.post(f"{base}/v2/faceswap-v3", json=payload(target_img=strip), timeout=30)
     assert answer.status_code == 400 and calls == []
     assert answer.json()["error"].startswith("target_img is 20000x100; the longer side may be at most 50 times")

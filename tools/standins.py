@@ -100,11 +100,12 @@ def bisenet(path: Path, seed: int = 2) -> Path:
     return _save(helper.make_graph(nodes, "bisenet_standin", [data], [out], initializer=[weights, bias]), path)
 
 
-def arcface(path: Path, seed: int = 1) -> Path:
-    """ArcFace w600k_r50's interface: input [1,3,112,112] -> embedding [1,512] (pooled projection)."""
+def arcface(path: Path, seed: int = 1, batch: int | str = 1) -> Path:
+    """ArcFace w600k_r50's interface: input [1,3,112,112] -> embedding [1,512] (pooled projection); batch "N"
+    gives both a batch axis of any size."""
     rng = np.random.default_rng(seed)
-    data = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])
-    out = helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])
+    data = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [batch, 3, 112, 112])
+    out = helper.make_tensor_value_info("683", TensorProto.FLOAT, [batch, 512])
     weights = numpy_helper.from_array(rng.standard_normal((588, 512)).astype(np.float32), "w")
     nodes = [
         helper.make_node("AveragePool", ["input.1"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]),
