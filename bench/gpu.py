@@ -1,6 +1,7 @@
 """Benchmark for a GPU machine: frames per second of the whole job at 1280x720 and 1920x1080, swap only and
 with restoration, and the share of the wall time spent outside model calls; it also says which of the
-GPU paths ran (CUDA provider, IO binding, the fp16 inswapper, the restore batch).
+GPU paths ran (CUDA provider, IO binding, the fp16 inswapper, the restore batch, the paste-back of restored
+faces on the GPU).
 
     .venv/bin/python bench/gpu.py [--standins DIR] [--swapper swapper_real.onnx] [--frames 16] [--repeats 2]
     .venv/bin/python bench/gpu.py --quick        # on a CPU: 1 frame, the ~11 GMACs swapper, one repeat
@@ -28,6 +29,7 @@ from faceswap_v3.pipeline.job import run_faceswap  # noqa: E402
 from faceswap_v3.pipeline.models.store import ModelStore  # noqa: E402
 from faceswap_v3.pipeline.models.swap_models import SwapModels  # noqa: E402
 from faceswap_v3.pipeline.params import FaceswapParams  # noqa: E402
+from faceswap_v3.pipeline.paste_torch import paste_device  # noqa: E402
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 SIZES = ((1280, 720), (1920, 1080))
@@ -96,7 +98,9 @@ def main() -> None:
         restorer = models.restorer("GFPGANv1.4.pth")
         print(f"swapper {swapper} ({STANDIN_GMACS[swapper]} GMACs per face) as {loaded.name} on {loaded.runs_on}, "
               f"IO binding {'on' if loaded.io_device else 'off'}; restorer GFPGAN (real size, random weights) on "
-              f"{restorer.runs_on}, {restorer.batch_size} face(s) per call; detector {DETECTOR}; "
+              f"{restorer.runs_on}, {restorer.batch_size} face(s) per call, restored faces pasted back "
+              f"{'on ' + str(restorer.device) + ' (torch)' if paste_device(restorer.device, 1) else 'by cv2 on the CPU'}; "
+              f"detector {DETECTOR}; "
               f"torch {'cuda' if torch.cuda.is_available() else 'cpu'}; {machine()}")
         restore_clock = TorchTimer(restorer.descriptor.model)
         sessions = SessionTimer().install(model_of)

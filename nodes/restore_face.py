@@ -8,7 +8,7 @@ from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
 from ..pipeline.errors import BadInput
 from ..pipeline.models.swap_models import SwapModels
 from ..pipeline.paste import frame_masks
-from ..pipeline.restore import restore_frames
+from ..pipeline.restore import restore_call, restore_frames
 from .comfy_env import device, folders, progress
 from .detect_faces import FACES
 from .tensors import frames_to_image, image_to_frames, mask_to_array
@@ -55,6 +55,7 @@ class RestoreFace:
         store = folders.model_store()
         models = SwapModels(store=store, device=device.model_device())
         restorer = models.restorer(face_restore)
+        restore_crops, paste_on = restore_call(restorer, codeformer_fidelity, interpolation)
         after_frame, on_step = progress.step_progress(len(frames))
         request = AnalysisRequest(facedetection=facedetection)
         out = []
@@ -66,10 +67,10 @@ class RestoreFace:
             if on_step:
                 on_step(i, 0, len(chosen))
             done = itertools.count(1)  # faces restored in this frame, for the progress bar
-            out += restore_frames([rgb], [chosen], lambda crops: restorer.restore_batch(crops, codeformer_fidelity),
-                                  face_restore_weight, interpolation, restorer.batch_size,
-                                  masks=[(keeps[i] if keeps else None, None)],
-                                  on_face=(lambda _: on_step(i, next(done), len(chosen))) if on_step else None)
+            out += restore_frames([rgb], [chosen], restore_crops, face_restore_weight, interpolation,
+                                  restorer.batch_size, masks=[(keeps[i] if keeps else None, None)],
+                                  on_face=(lambda _: on_step(i, next(done), len(chosen))) if on_step else None,
+                                  paste_on=paste_on)
             if after_frame:
                 after_frame(i)
         return (frames_to_image(out),)

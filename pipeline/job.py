@@ -20,7 +20,7 @@ from .params import FaceswapParams
 from .paste import frame_masks
 from .pixel_boost import check_boost, parse_pixel_boost
 from .reference import ReferenceSelector
-from .restore import restore_frames
+from .restore import restore_call, restore_frames
 from .selection import missing_faces_reason, pair_indexes, require_all
 from .similarity import cosine_similarity, frame_similarity
 from .swap import SwapOptions, swap_frame
@@ -153,12 +153,12 @@ def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = D
     It restores the swapped frames it is given in place (they are the swap's own copies)."""
     if params.face_restore_weight == 0:
         return None
-    restorer = models.restorer(params.face_restore)
+    restore_crops, paste_on = restore_call(models.restorer(params.face_restore), fidelity, params.interpolation)
 
     def restore(frames: list[np.ndarray], faces: list[list[Face]], masks=None, on_face=None) -> list[np.ndarray]:
-        return restore_frames(frames, faces, lambda crops: restorer.restore_batch(crops, fidelity),
+        return restore_frames(frames, faces, restore_crops,
                               params.face_restore_weight, params.interpolation, batch_faces, in_place=True,
-                              masks=masks, on_face=on_face)
+                              masks=masks, on_face=on_face, paste_on=paste_on)
 
     return restore
 

@@ -13,7 +13,7 @@ from .errors import BadInput
 from .face_masks import box_mask
 
 
-def _support(mask: np.ndarray) -> tuple[int, int, int, int]:
+def mask_support(mask: np.ndarray) -> tuple[int, int, int, int]:
     """The box (x0, y0, x1, y1) of the mask's non-zero pixels, in crop coordinates."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
@@ -46,7 +46,7 @@ def paste_crop(frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, interpol
 
     out = frame if in_place else frame.copy()
     mask = box_mask(crop.shape[0]) if mask is None else mask
-    region = crop_region(matrix, _support(mask), frame.shape)
+    region = crop_region(matrix, mask_support(mask), frame.shape)
     if region is None:
         return out
     x0, y0, x1, y1 = region

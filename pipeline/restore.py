@@ -14,6 +14,7 @@ from .face import Face
 from .options import DEFAULTS, check_restore_weight, interpolation_flag
 from .models.checkpoints import read_state_dict
 from .paste import paste_crop
+from .paste_torch import DeviceFrames, frame_to_device, paste_device
 
 RESTORE_SIZE = 512
 _SIGNED_RANGE = {"GFPGAN", "CodeFormer"}  # these take and return [-1, 1]; spandrel's call would clamp to [0, 1]
@@ -66,6 +67,11 @@ class Restorer:
 
     def restore_batch(self, crops: np.ndarray, fidelity: float = DEFAULTS["codeformer_fidelity"]) -> np.ndarray:
         """crops: (N, 512, 512, 3) RGB uint8 -> the N restored crops, in one call of the network."""
+        y = self.restore_on_device(crops, fidelity)
+        return (y.cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+
+    def restore_on_device(self, crops: np.ndarray, fidelity: float = DEFAULTS["codeformer_fidelity"]):
+        """restore_batch's crops as an (N, 512, 512, 3) float tensor in 0..1, left on the restorer's device."""
         torch = self._torch
         x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = x.contiguous()
@@ -75,7 +81,16 @@ class Restorer:
                 y = (self.descriptor.model(x * 2 - 1, **kwargs)[0].clamp(-1, 1) + 1) / 2
             else:
                 y = self.descriptor(x)
-        return (y.permute(0, 2, 3, 1).float().cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+        return y.permute(0, 2, 3, 1).float()
+
+
+def restore_call(restorer: Restorer, fidelity: float, interpolation: str) -> tuple[Callable, object]:
+    """(restore_batch, paste_on) for restore_frames with this restorer: on a GPU, for an interpolation torch
+    can sample with, its crops stay there to be pasted (paste_torch.paste_device); else numpy crops."""
+    paste_on = paste_device(restorer.device, interpolation_flag(interpolation))
+    if paste_on is None:
+        return (lambda crops: restorer.restore_batch(crops, fidelity)), None
+    return (lambda crops: restorer.restore_on_device(crops, fidelity)), paste_on
 
 
 FrameMasks = tuple  # (keep, coverage) of one frame, each an (H, W) float array or None: see paste.paste_crop
@@ -84,13 +99,15 @@ FrameMasks = tuple  # (keep, coverage) of one frame, each an (H, W) float array 
 def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_batch: Callable[[np.ndarray], np.ndarray],
                    weight: float, interpolation: str = "Bilinear", batch_faces: int = 1,
                    in_place: bool = False, masks: list[FrameMasks] | None = None,
-                   on_face: Callable[[int], None] | None = None) -> list[np.ndarray]:
+                   on_face: Callable[[int], None] | None = None, paste_on=None) -> list[np.ndarray]:
     """out = weight * restored + (1 - weight) * unrestored, per face, pasted back softly. The faces of all
     frames go to restore_batch ((N, 512, 512, 3) crops -> N restored crops) at most batch_faces at a
     time. Every crop is cut before any is pasted back (where two faces' crops overlap, the later one sees the earlier face
     unrestored). A frame with nothing to restore comes back as it is; the others are copies, unless
     in_place. masks: per frame, (keep, coverage) for paste_crop. on_face(k): after each face of frame k
-    is pasted back (progress; it may raise to cancel)."""
+    is pasted back (progress; it may raise to cancel). paste_on: a torch device (paste_torch.paste_device)
+    where restore_batch leaves its crops, as (N, 512, 512, 3) float tensors in 0..1 (Restorer.restore_on_device):
+    they are blended and pasted there, each frame sent once and written back once."""
     flag = interpolation_flag(interpolation)
     check_restore_weight(weight)
     outs = [frame if in_place or not frame_faces or weight == 0 else frame.copy()
@@ -99,15 +116,25 @@ def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_ba
         return outs
     jobs = [(k, ffhq_matrix(face.landmarks, RESTORE_SIZE)) for k, frame_faces in enumerate(faces) for face in frame_faces]
     crops = np.stack([warp_crop(outs[k], matrix, RESTORE_SIZE, flag) for k, matrix in jobs]) if jobs else None
+    on_device = DeviceFrames(outs, masks, paste_on) if paste_on is not None else None
     for start in range(0, len(jobs), batch_faces):
         chunk = crops[start:start + batch_faces]
         restored = restore_batch(chunk)
-        if weight < 1.0:
+        if on_device is not None:
+            restored = restored * (255.0 * weight)
+            if weight < 1.0:
+                restored += frame_to_device(chunk, paste_on) * (1 - weight)
+        elif weight < 1.0:
             restored = (weight * restored.astype(np.float32) + (1 - weight) * chunk.astype(np.float32) + 0.5)
             restored = restored.clip(0, 255).astype(np.uint8)
         for (k, matrix), crop in zip(jobs[start:start + batch_faces], restored):
-            keep, coverage = masks[k] if masks else (None, None)
-            paste_crop(outs[k], crop, matrix, flag, in_place=True, keep=keep, coverage=coverage)
+            if on_device is not None:
+                on_device.paste(k, crop, matrix, flag)
+            else:
+                keep, coverage = masks[k] if masks else (None, None)
+                paste_crop(outs[k], crop, matrix, flag, in_place=True, keep=keep, coverage=coverage)
             if on_face:
                 on_face(k)
+    if on_device is not None:
+        on_device.finish()
     return outs

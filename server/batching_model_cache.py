@@ -71,7 +71,8 @@ class BatchingModelCache:
         if isinstance(model, TorchDetector):
             model.run_net = BatchMerger(model.run_net, self.max_items, self.counts)
         elif isinstance(model, Restorer) and model.batch_size > 1:
-            model.restore_batch = BatchMerger(model.restore_batch, min(self.max_items, model.batch_size), self.counts)
+            model.restore_on_device = BatchMerger(model.restore_on_device, min(self.max_items, model.batch_size),
+                                                  self.counts)
         elif takes_onnx_batches(model):
             model.model.session = MergedSession(model.model.session, self.max_items, self.counts)
         return model

@@ -43,10 +43,14 @@ class ClusterWorker:
                  jobs_at_once: int = 1, merged: MergeCounts | None = None) -> None:
         self.store, self.models, self.max_attempts, self.job_timeout_s = store, models, max_attempts, job_timeout_s
         self.jobs_at_once, self.merged = jobs_at_once, merged
+        self.stopping = False
         self.cache = SourceEmbeddingCache()
         self.runner = JobRunner(models, engine or CachedSourceEngine(self.cache), None, None, content_check, signer)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.jobs = self.errors = 0
+
+    def stop_requested(self, _signal=None) -> None:
+        self.stopping = True
 
     def counts(self) -> dict[str, float]:
         counts = {"jobs": self.jobs, "errors": self.errors, "source_embeddings": self.cache.computed,
@@ -126,6 +130,10 @@ async def serve_worker(worker: ClusterWorker, poll_delay_s: float = 0.01, handle
                 log.info("worker %s stopped", worker.name)  # SIGTERM/SIGINT: arq cancelled its main task
                 return
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                if worker.stopping or asyncio.current_task().cancelling():
+                    # a stop that cut a Redis command short can surface as a lost connection: still a stop
+                    log.info("worker %s stopped", worker.name)
+                    return
                 log.warning("lost Redis (%s); reconnecting", exc)
                 await _wait_for_redis(worker.store)
     finally:
@@ -145,7 +153,23 @@ async def _take_jobs(worker: ClusterWorker, poll_delay_s: float, handle_signals:
     # is arq's in-progress key: our job timeout and a margin (a job whose outcome could not be recorded
     # for that long may run twice; its first outcome is the one kept).
     arq_worker.in_progress_timeout_s = worker.job_timeout_s + 2
+    loop = asyncio.get_running_loop()
+
+    def on_stop(signal) -> None:  # arq's SIGTERM/SIGINT handler, before it cancels its main task
+        worker.stop_requested(signal)
+        loop.call_soon(cancel_until_done, arq_worker.main_task)
+
+    arq_worker.on_stop = on_stop
     await arq_worker.async_run()
+
+
+def cancel_until_done(task: asyncio.Task | None, every_s: float = 0.5) -> None:
+    """Cancel task, and again every every_s until it ends: on Python 3.11 a cancellation that lands while a
+    timeout inside the task expires (redis-py's, arq's wait_for) can be swallowed, and the worker would
+    go on taking jobs after its stop."""
+    if task is not None and not task.done():
+        task.cancel()
+        asyncio.get_running_loop().call_later(every_s, cancel_until_done, task, every_s)
 
 
 async def _wait_for_redis(store: RedisJobStore) -> None:

@@ -10,6 +10,7 @@ import io
 import socket
 import threading
 import time
+from concurrent.futures import CancelledError as FutureCancelled
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
 
@@ -119,7 +120,7 @@ def image_host(host: str, routes: dict):
 @contextmanager
 def worker_thread(redis_url: str, models, engine, limits, ttl_s: float, clock):
     """One cluster worker (the real ClusterWorker on arq) in a thread of this process, running engine."""
-    from faceswap_v3.server.cluster_worker import ClusterWorker, serve_worker
+    from faceswap_v3.server.cluster_worker import ClusterWorker, cancel_until_done, serve_worker
     from faceswap_v3.server.redis_admission import RedisAdmission
     from faceswap_v3.server.redis_store import RedisJobStore
 
@@ -128,16 +129,24 @@ def worker_thread(redis_url: str, models, engine, limits, ttl_s: float, clock):
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    serving = asyncio.run_coroutine_threadsafe(serve_worker(worker, 0.005, handle_signals=False), loop)
+    tasks = []
+
+    async def serve() -> None:
+        tasks.append(asyncio.current_task())
+        await serve_worker(worker, 0.005, handle_signals=False)
+
+    serving = asyncio.run_coroutine_threadsafe(serve(), loop)
     try:
         yield worker
     finally:
-        loop.call_soon_threadsafe(serving.cancel)
+        while not tasks:
+            time.sleep(0.001)
+        loop.call_soon_threadsafe(cancel_until_done, tasks[0])
         try:
-            serving.result(15)
-        except BaseException:  # noqa: BLE001 - cancelled, as asked
+            serving.result(30)
+        except (asyncio.CancelledError, FutureCancelled):
             pass
-        asyncio.run_coroutine_threadsafe(_end_tasks_then_close(store), loop).result(15)
+        asyncio.run_coroutine_threadsafe(_end_tasks_then_close(store), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
@@ -145,9 +154,11 @@ def worker_thread(redis_url: str, models, engine, limits, ttl_s: float, clock):
 
 async def _end_tasks_then_close(store) -> None:
     """Cancel what the worker's arq left running and wait for it, so no connection outlives the loop."""
+    from faceswap_v3.server.cluster_worker import cancel_until_done
+
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     for task in others:
-        task.cancel()
+        cancel_until_done(task)
     await asyncio.gather(*others, return_exceptions=True)
     await store.close()
 

@@ -113,7 +113,7 @@ def test_a_restorer_on_the_cpu_takes_one_face_a_call_so_its_calls_are_not_merged
 
     path = restorer_root / "facerestore_models" / "GFPGANv1.4.pth"
     restorer = BatchingModelCache(max_items=4).get("restorer", path, "cpu", lambda: Restorer(path, "cpu"))
-    assert restorer.batch_size == 1 and not isinstance(restorer.restore_batch, BatchMerger)
+    assert restorer.batch_size == 1 and not isinstance(restorer.restore_on_device, BatchMerger)
 
 
 @pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA device")
@@ -122,4 +122,4 @@ def test_a_restorer_on_a_gpu_merges_up_to_its_batch(restorer_root):
 
     path = restorer_root / "facerestore_models" / "GFPGANv1.4.pth"
     restorer = BatchingModelCache(max_items=16).get("restorer", path, "cuda", lambda: Restorer(path, "cuda"))
-    assert isinstance(restorer.restore_batch, BatchMerger) and restorer.restore_batch.max_items == 8
+    assert isinstance(restorer.restore_on_device, BatchMerger) and restorer.restore_on_device.max_items == 8

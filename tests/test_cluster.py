@@ -105,6 +105,27 @@ def test_thirty_jobs_on_two_apis_and_three_workers_survive_a_worker_killed_mid_j
     assert [counts["workers"][name]["jobs"] for name in survivors] == [ran_by[name] for name in survivors]
 
 
+def test_a_worker_sent_sigterm_mid_job_exits_and_hands_the_job_to_another(cluster, swap_root):
+    url, processes, client = cluster
+    slow = {"FACESWAP_V3_STANDIN_SLEEP_S": "1.0"}
+    first = processes.worker(url, "sleep_engine", "--job-timeout", "3", env=slow)
+    _, api = processes.api(url, swap_root)
+    ids = [httpx.post(f"{api}/v2/faceswap-v3", json=body(i), timeout=30).json()["request_id"] for i in range(4)]
+    deadline, stopped_job = time.monotonic() + 20, None
+    while stopped_job is None and time.monotonic() < deadline:
+        for request_id in ids:
+            if client.hmget(job_key(request_id), "state", "worker") == [b"PROCESSING", first.name.encode()]:
+                os.killpg(first.pid, signal.SIGTERM)
+                stopped_job = request_id
+                break
+    assert stopped_job is not None, "the worker never took a job"
+    assert first.wait(timeout=10) is not None          # it stops, rather than go on taking jobs
+
+    processes.worker(url, "sleep_engine", "--job-timeout", "3", env=slow)
+    assert [wait_final(api, request_id)["status"] for request_id in ids] == ["COMPLETED"] * 4
+    assert int(client.hget(job_key(stopped_job), "attempts")) == 2
+
+
 def test_polling_through_the_other_api_while_one_is_killed_and_restarted_never_goes_back(cluster, swap_root):
     url, processes, _ = cluster
     processes.worker(url, "sleep_engine", env={"FACESWAP_V3_STANDIN_SLEEP_S": "0.3"})

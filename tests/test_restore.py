@@ -21,7 +21,7 @@ from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.options import INTERPOLATIONS
 from faceswap_v3.pipeline.params import FaceswapParams
 from faceswap_v3.pipeline.face_masks import box_mask
-from faceswap_v3.pipeline.paste import _support, crop_region
+from faceswap_v3.pipeline.paste import crop_region, mask_support
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 
@@ -35,7 +35,7 @@ def portrait(store):
 
 
 def outside_region(rgb, face) -> np.ndarray:
-    x0, y0, x1, y1 = crop_region(ffhq_matrix(face.landmarks), _support(box_mask(512)), rgb.shape)
+    x0, y0, x1, y1 = crop_region(ffhq_matrix(face.landmarks), mask_support(box_mask(512)), rgb.shape)
     mask = np.ones(rgb.shape[:2], bool)
     mask[y0:y1, x0:x1] = False
     return mask

@@ -16,7 +16,7 @@ from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline import face_masks
-from faceswap_v3.pipeline.paste import _support, crop_region
+from faceswap_v3.pipeline.paste import crop_region, mask_support
 from faceswap_v3.pipeline.params import FaceswapParams
 from faceswap_v3.pipeline.swap import swap_frame
 from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper
@@ -59,7 +59,7 @@ def test_identity_swap_is_exact_outside_the_face_and_at_least_as_sharp_as_insigh
     embedding = models.recognizer().embed(rgb, face)
     ours = swap_frame(rgb, [(face, embedding)], models.swapper())
 
-    x0, y0, x1, y1 = crop_region(arcface_matrix(face.landmarks, 128), _support(face_masks.box_mask(128)), rgb.shape)
+    x0, y0, x1, y1 = crop_region(arcface_matrix(face.landmarks, 128), mask_support(face_masks.box_mask(128)), rgb.shape)
     outside = np.ones(rgb.shape[:2], bool)
     outside[y0:y1, x0:x1] = False
     assert np.array_equal(ours[outside], rgb[outside])
