@@ -28,6 +28,7 @@ from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.job import run_faceswap  # noqa: E402
 from faceswap_v3.pipeline.models.store import ModelStore  # noqa: E402
 from faceswap_v3.pipeline.models.swap_models import SwapModels  # noqa: E402
+from faceswap_v3.pipeline.options import DEFAULTS, interpolation_flag  # noqa: E402
 from faceswap_v3.pipeline.params import FaceswapParams  # noqa: E402
 from faceswap_v3.pipeline.paste_torch import paste_device  # noqa: E402
 
@@ -96,11 +97,13 @@ def main() -> None:
                                              allow_download=False))
         loaded = models.swapper()
         restorer = models.restorer("GFPGANv1.4.pth")
+        pasted_on = (f"on {restorer.device} (torch)"
+                     if paste_device(restorer.device, interpolation_flag(DEFAULTS["interpolation"]))
+                     else "by cv2 on the CPU")
         print(f"swapper {swapper} ({STANDIN_GMACS[swapper]} GMACs per face) as {loaded.name} on {loaded.runs_on}, "
               f"IO binding {'on' if loaded.io_device else 'off'}; restorer GFPGAN (real size, random weights) on "
               f"{restorer.runs_on}, {restorer.batch_size} face(s) per call, restored faces pasted back "
-              f"{'on ' + str(restorer.device) + ' (torch)' if paste_device(restorer.device, 1) else 'by cv2 on the CPU'}; "
-              f"detector {DETECTOR}; "
+              f"{pasted_on}; detector {DETECTOR}; "
               f"torch {'cuda' if torch.cuda.is_available() else 'cpu'}; {machine()}")
         restore_clock = TorchTimer(restorer.descriptor.model)
         sessions = SessionTimer().install(model_of)

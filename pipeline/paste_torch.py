@@ -15,11 +15,11 @@ from .paste import mask_support, crop_region
 TORCH_MODES = {0: "nearest", 1: "bilinear", 2: "bicubic"}  # cv2 flag -> grid_sample mode
 
 
-def frame_to_device(frame: np.ndarray, device):
-    """(H, W, 3) uint8 -> float32 tensor on device."""
+def to_device(array: np.ndarray, device):
+    """A numpy array (frames, crops, masks) as a float32 tensor on device."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(frame)).to(device).float()
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device).float()
 
 
 def frame_from_device(frame, out: np.ndarray) -> np.ndarray:
@@ -82,9 +82,9 @@ class DeviceFrames:
         """crop: an (S, S, 3) float tensor in 0..255 on the device."""
         if k not in self.held:
             keep, coverage = self.masks[k] if self.masks else (None, None)
-            self.held[k] = (frame_to_device(self.frames[k], self.device),
-                            None if keep is None else frame_to_device(keep, self.device),
-                            None if coverage is None else frame_to_device(coverage, self.device))
+            self.held[k] = (to_device(self.frames[k], self.device),
+                            None if keep is None else to_device(keep, self.device),
+                            None if coverage is None else to_device(coverage, self.device))
         frame, keep, coverage = self.held[k]
         paste_crop_torch(frame, crop, matrix, interpolation, keep=keep, coverage=coverage)
 

@@ -14,7 +14,7 @@ from .face import Face
 from .options import DEFAULTS, check_restore_weight, interpolation_flag
 from .models.checkpoints import read_state_dict
 from .paste import paste_crop
-from .paste_torch import DeviceFrames, frame_to_device, paste_device
+from .paste_torch import DeviceFrames, to_device, paste_device
 
 RESTORE_SIZE = 512
 _SIGNED_RANGE = {"GFPGAN", "CodeFormer"}  # these take and return [-1, 1]; spandrel's call would clamp to [0, 1]
@@ -123,7 +123,7 @@ def restore_frames(frames: list[np.ndarray], faces: list[list[Face]], restore_ba
         if on_device is not None:
             restored = restored * (255.0 * weight)
             if weight < 1.0:
-                restored += frame_to_device(chunk, paste_on) * (1 - weight)
+                restored += to_device(chunk, paste_on) * (1 - weight)
         elif weight < 1.0:
             restored = (weight * restored.astype(np.float32) + (1 - weight) * chunk.astype(np.float32) + 0.5)
             restored = restored.clip(0, 255).astype(np.uint8)

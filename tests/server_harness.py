@@ -118,14 +118,16 @@ def image_host(host: str, routes: dict):
 
 
 @contextmanager
-def worker_thread(redis_url: str, models, engine, limits, ttl_s: float, clock):
-    """One cluster worker (the real ClusterWorker on arq) in a thread of this process, running engine."""
+def worker_thread(redis_url: str, server, engine):
+    """One cluster worker (the real ClusterWorker on arq) in a thread of this process, running engine, with
+    the limits, result lifetime and clock of the cluster API server it serves."""
     from faceswap_v3.server.cluster_worker import ClusterWorker, cancel_until_done, serve_worker
     from faceswap_v3.server.redis_admission import RedisAdmission
     from faceswap_v3.server.redis_store import RedisJobStore
 
-    store = RedisJobStore(redis_url, RedisAdmission(redis_url, limits), ttl_s=ttl_s, clock=clock)
-    worker = ClusterWorker(store, models, engine, name="in-process", max_attempts=1, job_timeout_s=60)
+    store = RedisJobStore(redis_url, RedisAdmission(redis_url, server.limits), ttl_s=server.store.ttl_s,
+                          clock=server.store.clock)
+    worker = ClusterWorker(store, server.models, engine, name="in-process", max_attempts=1, job_timeout_s=60)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -169,16 +171,10 @@ def running_cluster(redis_url: str, root, **options):
     thread running its engine: the same server, on the Redis backend."""
     import redis
 
-    from faceswap_v3.server.admission import ServerLimits
-    from faceswap_v3.server.job_store import RESULT_TTL_S
-
     client = redis.Redis.from_url(redis_url)
     client.flushall()
     client.close()
     engine = options.pop("engine", stand_in_engine)
     server = make_server(root, redis_url=redis_url, **options)
-    limits = options.get("limits") or ServerLimits(max_jobs=options.get("max_jobs", ServerLimits.max_jobs))
-    with running(server) as base, worker_thread(redis_url, server.models, engine, limits,
-                                                options.get("result_ttl_s", RESULT_TTL_S),
-                                                options.get("clock", time.time)):
+    with running(server) as base, worker_thread(redis_url, server, engine):
         yield base

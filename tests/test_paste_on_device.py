@@ -15,7 +15,7 @@ from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
 from faceswap_v3.pipeline.face_masks import box_mask
 from faceswap_v3.pipeline.images import read_image_file
 from faceswap_v3.pipeline.paste import crop_region, mask_support, paste_crop
-from faceswap_v3.pipeline.paste_torch import frame_from_device, frame_to_device, paste_crop_torch, paste_device
+from faceswap_v3.pipeline.paste_torch import frame_from_device, to_device, paste_crop_torch, paste_device
 from faceswap_v3.pipeline.restore import restore_frames
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
@@ -33,10 +33,10 @@ def scene(store):
 
 
 def pasted_on_device(rgb, crop, matrix, flag, keep=None, coverage=None) -> np.ndarray:
-    frame = frame_to_device(rgb, CPU)
+    frame = to_device(rgb, CPU)
     keep_t = None if keep is None else torch.from_numpy(keep)
     coverage_t = None if coverage is None else torch.from_numpy(coverage)
-    paste_crop_torch(frame, frame_to_device(crop, CPU), matrix, flag, keep=keep_t, coverage=coverage_t)
+    paste_crop_torch(frame, to_device(crop, CPU), matrix, flag, keep=keep_t, coverage=coverage_t)
     return frame_from_device(frame, np.empty_like(rgb))
 
 
