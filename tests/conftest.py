@@ -186,10 +186,17 @@ def cluster_redis_url():
 @pytest.fixture(params=["local", "redis"])
 def serve(request):
     """serve(root, **options): a context manager serving make_server(root, **options) on loopback, yielding
-    its URL: one process with its SQLite store, or the cluster backend (API on Redis, a worker thread)."""
+    its URL: one process with its SQLite store, or the cluster backend (API on Redis, a worker thread).
+    serve.backend says which ("local" or "redis")."""
     from server_harness import make_server, running, running_cluster
 
     if request.param == "local":
-        return lambda root, **options: running(make_server(root, **options))
-    url = request.getfixturevalue("cluster_redis_url")
-    return lambda root, **options: running_cluster(url, root, **options)
+        def serve(root, **options):
+            return running(make_server(root, **options))
+    else:
+        url = request.getfixturevalue("cluster_redis_url")
+
+        def serve(root, **options):
+            return running_cluster(url, root, **options)
+    serve.backend = request.param
+    return serve

@@ -202,7 +202,8 @@ def test_a_full_queue_is_429_with_retry_after_and_frees_up(serve, swap_root):
         assert wait_finished(base, first["request_id"]).json()["status"] == "COMPLETED"
         again = httpx.post(f"{base}/v2/faceswap-v3", json=payload())
     assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
-    assert "queue is full (1 jobs" in refused.json()["error"]
+    counted = {"local": "", "redis": " across the cluster"}[serve.backend]
+    assert f"the queue is full (1 jobs{counted}); retry later" in refused.json()["error"]
     assert again.status_code == 200
 
 
