@@ -35,11 +35,13 @@ from bench_common import (STANDIN_GMACS, add_standins_argument, interleaved, mac
                           standins_folder)
 from synthetic_clip import make_clip  # noqa: E402
 
-from faceswap_v3.pipeline import job, restore, swap  # noqa: E402
-from faceswap_v3.pipeline.detectors import load_detector  # noqa: E402
-from faceswap_v3.pipeline.models.swap_models import SwapModels  # noqa: E402
-from faceswap_v3.pipeline.frame_pipeline import LazyFrames  # noqa: E402
-from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
+from faceswap_v3.pipeline import job
+from faceswap_v3.pipeline.restore import restorer as restore
+from faceswap_v3.pipeline.swap import frame_swap as swap  # noqa: E402
+from faceswap_v3.pipeline.analysis.detectors import load_detector  # noqa: E402
+from faceswap_v3.pipeline.swap_models import SwapModels  # noqa: E402
+from faceswap_v3.pipeline.runtime.read_ahead import LazyFrames  # noqa: E402
+from faceswap_v3.pipeline.runtime.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.models.store import ModelStore  # noqa: E402
 from faceswap_v3.pipeline.params import FaceswapParams  # noqa: E402
 

@@ -24,13 +24,13 @@ from bench_common import (SHARED, STANDIN_GMACS, SessionTimer, add_standins_argu
                           ratio, spread, standins_folder)
 
 import standins  # noqa: E402
-from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
+from faceswap_v3.pipeline.runtime.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.job import run_faceswap  # noqa: E402
 from faceswap_v3.pipeline.models.store import ModelStore  # noqa: E402
-from faceswap_v3.pipeline.models.swap_models import SwapModels  # noqa: E402
+from faceswap_v3.pipeline.swap_models import SwapModels  # noqa: E402
 from faceswap_v3.pipeline.options import DEFAULTS, interpolation_flag  # noqa: E402
 from faceswap_v3.pipeline.params import FaceswapParams  # noqa: E402
-from faceswap_v3.pipeline.paste_torch import paste_device  # noqa: E402
+from faceswap_v3.pipeline.geometry.paste_torch import paste_device  # noqa: E402
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 SIZES = ((1280, 720), (1920, 1080))

@@ -27,13 +27,13 @@ from bench_common import STANDIN_GMACS, add_standins_argument, interleaved, mach
 import standins  # noqa: E402
 from shared_files import FACES, MODELS  # noqa: E402
 
-from faceswap_v3.pipeline.align import swap_matrix, warp_crop  # noqa: E402
-from faceswap_v3.pipeline.detectors.scrfd import SCRFDDetector  # noqa: E402
-from faceswap_v3.pipeline.face_masks import FaceMasker, MaskOptions, Occluder, Parser  # noqa: E402
-from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
-from faceswap_v3.pipeline.pixel_boost import split_tiles  # noqa: E402
-from faceswap_v3.pipeline.swap import swap_frame  # noqa: E402
-from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper  # noqa: E402
+from faceswap_v3.pipeline.geometry.align import swap_matrix, warp_crop  # noqa: E402
+from faceswap_v3.pipeline.analysis.detectors.scrfd import SCRFDDetector  # noqa: E402
+from faceswap_v3.pipeline.swap.face_masks import FaceMasker, MaskOptions, Occluder, Parser  # noqa: E402
+from faceswap_v3.pipeline.runtime.images import read_image_file  # noqa: E402
+from faceswap_v3.pipeline.swap.pixel_boost import split_tiles  # noqa: E402
+from faceswap_v3.pipeline.swap.frame_swap import swap_frame  # noqa: E402
+from faceswap_v3.pipeline.swap.onnx_swapper import OnnxSwapper  # noqa: E402
 
 
 def main() -> None:

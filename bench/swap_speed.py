@@ -22,11 +22,11 @@ from bench_common import interleaved, machine, spread
 import standins  # noqa: E402
 from shared_files import FACES, MODELS  # noqa: E402
 
-from faceswap_v3.pipeline.align import arcface_matrix, warp_crop  # noqa: E402
-from faceswap_v3.pipeline.detectors.scrfd import SCRFDDetector  # noqa: E402
-from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
-from faceswap_v3.pipeline.swap import swap_frame  # noqa: E402
-from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper  # noqa: E402
+from faceswap_v3.pipeline.geometry.align import arcface_matrix, warp_crop  # noqa: E402
+from faceswap_v3.pipeline.analysis.detectors.scrfd import SCRFDDetector  # noqa: E402
+from faceswap_v3.pipeline.runtime.images import read_image_file  # noqa: E402
+from faceswap_v3.pipeline.swap.frame_swap import swap_frame  # noqa: E402
+from faceswap_v3.pipeline.swap.onnx_swapper import OnnxSwapper  # noqa: E402
 
 
 def bench_swap(folder: Path, repeats: int) -> None:
@@ -58,7 +58,7 @@ def bench_swap(folder: Path, repeats: int) -> None:
 
 
 def bench_restore(folder: Path) -> None:
-    from faceswap_v3.pipeline.restore import Restorer
+    from faceswap_v3.pipeline.restore.restorer import Restorer
 
     crop = read_image_file(FACES / "portrait_male_damon.jpg")[100:612, 44:556].copy()
     for name, arch in (("GFPGANv1.4.pth", "GFPGAN"), ("codeformer-v0.1.0.pth", "CodeFormer")):

@@ -23,10 +23,10 @@ import numpy as np
 from bench_common import (SHARED, STANDIN_GMACS, SessionTimer, add_standins_argument, interleaved, machine, model_of,
                           ratio, spread, standins_folder)
 
-from faceswap_v3.pipeline.images import read_image_file  # noqa: E402
+from faceswap_v3.pipeline.runtime.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.job import run_faceswap  # noqa: E402
 from faceswap_v3.pipeline.models.store import ModelStore  # noqa: E402
-from faceswap_v3.pipeline.models.swap_models import SwapModels  # noqa: E402
+from faceswap_v3.pipeline.swap_models import SwapModels  # noqa: E402
 from faceswap_v3.pipeline.params import FaceswapParams  # noqa: E402
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"

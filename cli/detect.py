@@ -8,13 +8,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..pipeline.analysis import AnalysisRequest, analyze_image
-from ..pipeline.detectors import detector_choices
+from ..pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from ..pipeline.analysis.detectors import detector_choices
 from ..pipeline.errors import BadInput
 from ..net.image_reference import load_image
 from ..pipeline.models.store import ModelStore
 from ..pipeline.options import DEFAULTS, FACE_ORDERS, GENDER_FILTERS
-from ..pipeline.preview import draw_faces
+from ..pipeline.analysis.preview import draw_faces
 from .output_file import PendingOutput
 from .terminal_progress import terminal_progress
 

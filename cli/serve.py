@@ -11,11 +11,13 @@ from pathlib import Path
 from ..pipeline.content_check import CLASSIFIERS, HOW_TO_GET_ONE
 from ..pipeline.errors import BadInput, ModelUnavailable
 from ..pipeline.models.store import ModelStore
-from ..pipeline.models.swap_models import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
+from ..pipeline.swap_models import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
 from ..server.admission import ServerLimits
+from .signing import c2pa_signer
 from .terminal_progress import terminal_progress
 
 ENV_API_KEY = "FACESWAP_V3_API_KEY"
+ENV_REDIS_URL = "FACESWAP_V3_REDIS_URL"
 
 
 def add_parser(commands) -> None:
@@ -55,23 +57,43 @@ def add_parser(commands) -> None:
                    help="also fetch image URLs from this network, e.g. 10.0.5.0/24 (repeatable)")
     p.add_argument("--redis", metavar="URL",
                    help="serve a cluster: jobs, uploads and admission in this Redis (e.g. redis://127.0.0.1:6379/0), "
-                        "run by `python -m faceswap_v3 worker --redis URL` processes; --data-dir is then unused")
+                        "run by `python -m faceswap_v3 worker --redis URL` processes; --data-dir is then unused. "
+                        "A URL with a password shows in `ps`: prefer --redis-file or $" + ENV_REDIS_URL)
+    add_redis_sources(p)
     p.set_defaults(run=run)
+
+
+def add_redis_sources(p) -> None:
+    """--redis-file (and $FACESWAP_V3_REDIS_URL): the Redis URL where `ps` does not show it."""
+    p.add_argument("--redis-file", type=Path, metavar="FILE",
+                   help=f"read the Redis URL from this file (its first line) instead of --redis; or set ${ENV_REDIS_URL}")
+
+
+def secret_setting(value: str | None, file: Path | None, variable: str, what: str, empty_hint: str = "") -> str | None:
+    """A secret given as a flag, else the first line of its file, else an environment variable; None when
+    none is set (the file and variable forms keep it out of `ps`)."""
+    if value:
+        return value
+    if file:
+        try:
+            lines = file.read_text(encoding="utf-8").strip().splitlines()
+        except OSError as exc:
+            raise BadInput(f"cannot read the {what} file {file}: {exc.strerror}") from None
+        if not lines or not lines[0].strip():
+            raise BadInput(f"the {what} file {file} is empty{empty_hint}")
+        return lines[0].strip()
+    return os.environ.get(variable, "").strip() or None
+
+
+def redis_url(args) -> str | None:
+    """--redis, else the first line of --redis-file, else $FACESWAP_V3_REDIS_URL; None when none is set."""
+    return secret_setting(args.redis, args.redis_file, ENV_REDIS_URL, "Redis URL",
+                          "; write the URL on its first line, e.g. redis://:PASSWORD@127.0.0.1:6379/0")
 
 
 def api_key(args) -> str | None:
     """--api-key, else the first line of --api-key-file, else $FACESWAP_V3_API_KEY; None when none is set."""
-    if args.api_key:
-        return args.api_key
-    if args.api_key_file:
-        try:
-            key = args.api_key_file.read_text(encoding="utf-8").strip().splitlines()
-        except OSError as exc:
-            raise BadInput(f"cannot read the API key file {args.api_key_file}: {exc.strerror}") from None
-        if not key or not key[0].strip():
-            raise BadInput(f"the API key file {args.api_key_file} is empty")
-        return key[0].strip()
-    return os.environ.get(ENV_API_KEY, "").strip() or None
+    return secret_setting(args.api_key, args.api_key_file, ENV_API_KEY, "API key")
 
 
 def url_policy(args):
@@ -118,21 +140,6 @@ def refuse_worker_options(args) -> None:
                        f"{'them' if len(given) > 1 else 'it'} to `python -m faceswap_v3 worker --redis URL`")
 
 
-def c2pa_signer(args):
-    """The C2PA signer of --c2pa-cert and --c2pa-key (both or neither), checked now; None without them."""
-    from ..pipeline.c2pa_manifest import NO_MANIFEST, C2paSigner
-
-    log = logging.getLogger("faceswap_v3")
-    if (args.c2pa_cert is None) != (args.c2pa_key is None):
-        raise BadInput("--c2pa-cert and --c2pa-key go together: pass both to sign results, or neither")
-    if args.c2pa_cert is None:
-        log.info(NO_MANIFEST)
-        return None
-    signer = C2paSigner(args.c2pa_cert, args.c2pa_key)
-    log.info("results are signed with a C2PA manifest (certificate %s)", args.c2pa_cert.name)
-    return signer
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -149,6 +156,7 @@ def run(args) -> int:
 
     from ..server.database import DataDirInUse
     from ..server.app import FaceswapServer
+    from ..server.backends import backend_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.public_url and not args.public_url.lower().startswith(("http://", "https://")):
@@ -159,6 +167,7 @@ def run(args) -> int:
               f"this server. Set one with --api-key-file or ${ENV_API_KEY}.", file=sys.stderr, flush=True)
     store = ModelStore(models_root=args.models_dir, progress_for=terminal_progress)
     models = SwapModels(store=store, swapper_file=args.swap_model, recognizer_file=args.recognition_model)
+    args.redis = redis_url(args)
     if args.redis:
         from ..server.redis_store import check_reachable
 
@@ -171,8 +180,8 @@ def run(args) -> int:
     limits = ServerLimits(max_jobs=args.max_jobs, max_queued_pixels=args.max_queued_megapixels * 1_000_000)
     try:
         server = FaceswapServer(models=models, api_key=key, limits=limits,
-                                data_dir=None if args.redis else args.data_dir, public_url=args.public_url,
-                                url_policy=url_policy(args), redis_url=args.redis, content_check=check,
+                                backend=backend_for(args.redis, None if args.redis else args.data_dir),
+                                public_url=args.public_url, url_policy=url_policy(args), content_check=check,
                                 signer=signer)
     except DataDirInUse as exc:
         raise BadInput(str(exc)) from None

@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 from pathlib import Path
 
-from ..pipeline.face_masks import MASK_TYPES, MaskOptions
+from ..pipeline.swap.face_masks import MASK_TYPES, MaskOptions
+
+MASK_WIDGET_OPTIONS = ("face_mask_types", "face_mask_blur", "face_mask_padding", "face_mask_regions",
+                       "face_occluder_model", "face_parser_model")
 from ..net.image_reference import load_image
-from ..pipeline.c2pa_manifest import NO_MANIFEST
+from ..pipeline.provenance.c2pa_manifest import NO_MANIFEST
 from ..pipeline.content_check import CLASSIFIERS
-from ..pipeline.images import encode_image
+from ..pipeline.runtime.images import encode_image
 from ..pipeline.job import run_faceswap
 from ..pipeline.models.store import ModelStore
-from ..pipeline.models.swap_models import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
-from ..pipeline.options import (API_PARAMETERS, BOOST_SIZES, DEFAULTS, FACE_ORDERS, GENDER_FILTERS, IMAGE_FORMATS,
-                                INTERPOLATIONS)
+from ..pipeline.swap_models import DEFAULT_SWAPPER, RECOGNIZER_FILE, SwapModels
+from ..pipeline.options import DEFAULTS, request_options
 from ..pipeline.params import FaceswapParams
-from ..pipeline.similarity import describe_similarities
-from ..pipeline.provenance import encode_marked, software
+from ..pipeline.analysis.similarity import describe_similarities
+from ..pipeline.provenance.marks import encode_marked, software
+from .option_flags import add_option_flag
 from .output_file import PendingOutput, image_format_for
-from .serve import c2pa_signer
+from .signing import c2pa_signer
 from .terminal_progress import terminal_progress
-
-
-def _bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def add_parser(commands) -> None:
@@ -42,39 +36,25 @@ def add_parser(commands) -> None:
     p.add_argument("--models-dir", type=Path, help="models root laid out like ComfyUI's models/")
     p.add_argument("--swap-model", default=DEFAULT_SWAPPER, help="swapper .onnx (name in insightface/ or a path)")
     p.add_argument("--recognition-model", default=RECOGNIZER_FILE, help="ArcFace .onnx (name or path)")
-    p.add_argument("--input-faces-index", default=DEFAULTS["input_faces_index"])
-    p.add_argument("--source-faces-index", default=DEFAULTS["source_faces_index"])
-    p.add_argument("--face-restore", default=DEFAULTS["face_restore"],
-                   help="codeformer-v0.1.0.pth, GFPGANv1.4.pth, GFPGANv1.3.pth, or a file in facerestore_models/")
-    p.add_argument("--interpolation", default=DEFAULTS["interpolation"], choices=INTERPOLATIONS)
-    p.add_argument("--detection-face-order", default=DEFAULTS["detection_face_order"], choices=FACE_ORDERS)
-    p.add_argument("--facedetection", default=DEFAULTS["facedetection"])
-    p.add_argument("--detect-gender-input", default=DEFAULTS["detect_gender_input"], choices=GENDER_FILTERS)
-    p.add_argument("--detect-gender-source", default=DEFAULTS["detect_gender_source"], choices=GENDER_FILTERS)
-    p.add_argument("--face-restore-weight", default=DEFAULTS["face_restore_weight"], type=float)
-    p.add_argument("--image-format", default=None, choices=IMAGE_FORMATS,
-                   help="default: from -o's extension (.jpg/.jpeg, .png, .webp); with --base64, "
-                        f"{DEFAULTS['image_format']}")
-    p.add_argument("--image-quality", default=DEFAULTS["image_quality"], type=int)
-    p.add_argument("--base64", nargs="?", const=True, default=DEFAULTS["base64"], type=_bool,
-                   help="write JSON {\"image\": base64} instead of image bytes")
-    p.add_argument("--pixel-boost", default=DEFAULTS["pixel_boost"], choices=BOOST_SIZES,
-                   help="align and paste faces at this size, swapping N x N sub-images (extension of the API)")
-    p.add_argument("--face-mask-types", default=DEFAULTS["face_mask_types"],
-                   help=f"comma-separated, from {', '.join(MASK_TYPES)}")
-    p.add_argument("--face-mask-blur", default=DEFAULTS["face_mask_blur"], type=float,
-                   help="box: feathered edge, 0..0.5 of the crop")
-    p.add_argument("--face-mask-padding", default=DEFAULTS["face_mask_padding"],
-                   help="box: percent, one value or top,right,bottom,left")
-    p.add_argument("--face-mask-regions", default=DEFAULTS["face_mask_regions"],
-                   help="region: comma-separated BiSeNet regions, or all")
-    p.add_argument("--face-occluder-model", default=DEFAULTS["face_occluder_model"],
-                   help="XSeg .onnx (name in face_parsing/ or path)")
-    p.add_argument("--face-parser-model", default=DEFAULTS["face_parser_model"],
-                   help="BiSeNet .onnx (name in face_parsing/ or path)")
-    p.add_argument("--measure-similarity", action="store_true",
-                   help="print the ArcFace similarity of each swapped face to the source (one more recognizer run "
-                        "per face; extension of the API)")
+    helps = {
+        "face_restore": "codeformer-v0.1.0.pth, GFPGANv1.4.pth, GFPGANv1.3.pth, or a file in facerestore_models/",
+        "image_format": f"default: from -o's extension (.jpg/.jpeg, .png, .webp); with --base64, "
+                        f"{DEFAULTS['image_format']}",
+        "base64": "write JSON {\"image\": base64} instead of image bytes",
+        "pixel_boost": "align and paste faces at this size, swapping N x N sub-images (extension of the API)",
+        "measure_similarity": "print the ArcFace similarity of each swapped face to the source (one more recognizer "
+                              "run per face; extension of the API)",
+        "face_mask_types": f"comma-separated, from {', '.join(MASK_TYPES)}",
+        "face_mask_blur": "box: feathered edge, 0..0.5 of the crop",
+        "face_mask_padding": "box: percent, one value or top,right,bottom,left",
+        "face_mask_regions": "region: comma-separated BiSeNet regions, or all",
+        "face_occluder_model": "XSeg .onnx (name in face_parsing/ or path)",
+        "face_parser_model": "BiSeNet .onnx (name in face_parsing/ or path)",
+    }
+    for name in request_options():
+        add_option_flag(p, name, helps.get(name), **({"default": None} if name == "image_format" else {}))
+    for name in MASK_WIDGET_OPTIONS:
+        add_option_flag(p, name, helps.get(name), **({"choices": None} if name == "face_mask_types" else {}))
     p.add_argument("--content-check", default="auto", choices=("auto", *CLASSIFIERS),
                    help="the classifier the source, the target and the result pass (see serve --help)")
     p.add_argument("--no-content-check", action="store_true", help="skip the content check")
@@ -85,8 +65,7 @@ def add_parser(commands) -> None:
 
 
 def params_from_args(args) -> FaceswapParams:
-    # image_format: below; measure_similarity: an extension the CLI can turn on
-    names = [name for name in (*API_PARAMETERS, "pixel_boost", "measure_similarity") if name != "image_format"]
+    names = [name for name in request_options() if name != "image_format"]  # image_format: from -o, below
     image_format = image_format_for(args.output, args.image_format, args.base64, DEFAULTS["image_format"])
     return FaceswapParams(image_format=image_format, **{name: getattr(args, name) for name in names})
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..net.url_guard import origin  # noqa: F401 (the client and its tests import it from here)
+from ..pipeline.errors import BadInput
 
 ENV_KEY = "SEGMIND_API_KEY"
 ENV_KEY_FILE = "SEGMIND_API_KEY_FILE"
 ENV_ALLOW_CUSTOM_BASE_URL = "SEGMIND_ALLOW_CUSTOM_BASE_URL"
+TYPED_SOURCE = "the node's api_key widget"
 OFFICIAL_BASE_URL = "https://api.segmind.com"
 OFFICIAL_STORAGE_URL = "https://workflows-api.segmind.com"
 
@@ -22,13 +24,18 @@ def default_key_file() -> Path:
 
 def stored_api_key() -> str | None:
     """The key of the user's environment: $SEGMIND_API_KEY, else the key file; None when there is none."""
+    return stored_key_and_source()[0]
+
+
+def stored_key_and_source() -> tuple[str | None, str | None]:
+    """(the user's stored key, where it came from in words), or (None, None)."""
     if os.environ.get(ENV_KEY, "").strip():
-        return os.environ[ENV_KEY].strip()
+        return os.environ[ENV_KEY].strip(), f"the {ENV_KEY} environment variable"
     path = Path(os.environ[ENV_KEY_FILE]) if os.environ.get(ENV_KEY_FILE) else default_key_file()
     if path.is_file():
         text = path.read_text().strip()
-        return text or None
-    return None
+        return (text, f"the key file {path}") if text else (None, None)
+    return None, None
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,25 @@ class KeyChoice:
     key: str | None
     origins: tuple[tuple[str, str, int], ...]
     withheld_hint: str | None = None
+    source: str | None = None  # where key came from, in words ("the key typed into the node's api_key widget")
+
+    def refused(self, address: str) -> str:
+        """What to tell the user when address answered 401 to this choice: which key was sent (never the
+        key itself, at most its last 4 characters), and what to change."""
+        try:
+            sent = self.key is not None and origin(address) in self.origins
+        except BadInput:
+            sent = False
+        if not sent or self.source is None:
+            return (f"{address} asked for an API key and none was sent: set {ENV_KEY} (or a key file at "
+                    f"{default_key_file()}), or type that server's key into the node's api_key widget"
+                    + (f"; {self.withheld_hint}" if self.withheld_hint else ""))
+        ending = f" (ending in ...{self.key[-4:]})" if len(self.key) >= 12 else ""
+        used = f"{address} refused the API key from {self.source}{ending}"
+        if self.source == TYPED_SOURCE:
+            return (f"{used}: correct it, or clear the api_key widget to use {ENV_KEY} or the key file instead "
+                    "(a typed key is used in their place)")
+        return f"{used}: replace it with a valid key for {address}, or type that server's key into the api_key widget"
 
 
 def choose_key(base_url: str, storage_url: str, typed: str | None = None) -> KeyChoice:
@@ -47,13 +73,13 @@ def choose_key(base_url: str, storage_url: str, typed: str | None = None) -> Key
     addresses with SEGMIND_ALLOW_CUSTOM_BASE_URL=1: a shared workflow must not be able to redirect it."""
     configured = [origin(base_url, "base_url"), origin(storage_url, "storage_url")]
     if typed and typed.strip():
-        return KeyChoice(typed.strip(), tuple(dict.fromkeys(configured)))
-    key = stored_api_key()
+        return KeyChoice(typed.strip(), tuple(dict.fromkeys(configured)), source=TYPED_SOURCE)
+    key, source = stored_key_and_source()
     if key is None:
         return KeyChoice(None, ())
     official = {origin(OFFICIAL_BASE_URL), origin(OFFICIAL_STORAGE_URL)}
     if os.environ.get(ENV_ALLOW_CUSTOM_BASE_URL, "").strip().lower() in ("1", "true", "yes"):
-        return KeyChoice(key, tuple(dict.fromkeys(configured)))
+        return KeyChoice(key, tuple(dict.fromkeys(configured)), source=source)
     allowed = tuple(dict.fromkeys(o for o in configured if o in official))
     withheld = [o for o in configured if o not in official]
     hint = None
@@ -62,7 +88,8 @@ def choose_key(base_url: str, storage_url: str, typed: str | None = None) -> Key
         hint = (f"your SEGMIND_API_KEY (environment or key file) is sent only to Segmind's own API, not to {where}; "
                 f"to send it there set {ENV_ALLOW_CUSTOM_BASE_URL}=1, or type that server's key into the node's "
                 "api_key widget")
-    return KeyChoice(key, allowed, hint)
+    # the stored key reaches only the official origins: for a 401 from elsewhere, no key was sent
+    return KeyChoice(key, allowed, hint, source=source)
 
 
 def redact(text: str, key: str | None) -> str:

@@ -26,9 +26,9 @@ from typing import Callable
 
 from ..net.capped_body import ACCEPT_ENCODING, read_capped
 from ..net.http_fetch import pinned_request, redirect_location
-from ..net.url_guard import PRIVATE_URLS_HINT, parse_url, resolve_allowed, shown_url, user_url_policy
+from ..net.url_guard import PRIVATE_URLS_HINT, parse_url, resolve_allowed, quoted_url, user_url_policy
 from ..pipeline.errors import BadInput, FaceswapError
-from ..pipeline.options import COMPLETED, FAILED
+from ..pipeline.job_contract import COMPLETED, FAILED
 from .api_key import OFFICIAL_BASE_URL, OFFICIAL_STORAGE_URL, origin, redact
 
 GET_RETRY_STATUSES = (429, 502, 503, 504)
@@ -181,7 +181,7 @@ class FaceswapClient:
                 raise BadInput(what)
             origin(url)
         except BadInput:
-            shown = shown_url(url) if isinstance(url, str) else f"a JSON {type(url).__name__}"
+            shown = quoted_url(url) if isinstance(url, str) else f"a JSON {type(url).__name__}"
             raise RemoteError(f"the API's {what} is not an http(s) URL: {self._safe(shown)}") from None
         return url
 
@@ -195,7 +195,7 @@ class FaceswapClient:
             address = resolve_allowed(target, user_url_policy())
         except BadInput:
             raise RemoteError(self._safe(
-                f"the API pointed to {shown_url(url)}, which is neither on the configured base_url/storage_url "
+                f"the API pointed to {quoted_url(url)}, which is neither on the configured base_url/storage_url "
                 "nor a public address (or does not resolve); refused, so that an answer cannot reach into your "
                 f"network ({PRIVATE_URLS_HINT})")) from None
         request = pinned_request(target, address, headers={})

@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 
 from ..pipeline.errors import BadInput
 from .capped_body import ACCEPT_ENCODING, read_capped_async
-from .url_guard import ANY_ADDRESS, AddressPolicy, Target, parse_url, resolve_allowed, shown_url
+from .url_guard import ANY_ADDRESS, AddressPolicy, Target, parse_url, resolve_allowed, quoted_url
 
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 TIMEOUT_S = 30.0
@@ -47,21 +47,21 @@ async def fetch_bytes_async(url: str, max_bytes: int = MAX_DOWNLOAD_BYTES, timeo
                         target = _parse(location, f"{what} (redirected)")
                         continue
                     if response.status_code != 200:
-                        raise BadInput(f"could not fetch {shown_url(url)}: it answered HTTP {response.status_code}")
-                    body = await read_capped_async(response, max_bytes, shown_url(url), BadInput)
+                        raise BadInput(f"could not fetch {quoted_url(url)}: it answered HTTP {response.status_code}")
+                    body = await read_capped_async(response, max_bytes, quoted_url(url), BadInput)
                     return body, response.headers.get("content-type", "")
-            raise BadInput(f"could not fetch {shown_url(url)}: more than {MAX_REDIRECTS} redirects")
+            raise BadInput(f"could not fetch {quoted_url(url)}: more than {MAX_REDIRECTS} redirects")
 
     try:
         return await asyncio.wait_for(download(), timeout_s)  # asyncio.timeout needs Python 3.11
     except asyncio.TimeoutError:
-        raise BadInput(f"could not fetch {shown_url(url)}: no complete answer within {timeout_s:g} s "
+        raise BadInput(f"could not fetch {quoted_url(url)}: no complete answer within {timeout_s:g} s "
                        "(the limit for a whole download)") from None
     except httpx.InvalidURL:  # our URLs are checked: httpx met a redirect to something that is not one
-        raise BadInput(f"could not fetch {shown_url(url)}: it redirected to an address that is not an http(s) "
+        raise BadInput(f"could not fetch {quoted_url(url)}: it redirected to an address that is not an http(s) "
                        "URL") from None
     except httpx.HTTPError:
-        raise BadInput(f"could not fetch {shown_url(url)}: the host could not be reached or did not answer") from None
+        raise BadInput(f"could not fetch {quoted_url(url)}: the host could not be reached or did not answer") from None
 
 
 def _parse(url: str, what: str) -> Target:
@@ -72,7 +72,7 @@ def _parse(url: str, what: str) -> Target:
     try:
         httpx.URL(target.url)
     except (httpx.InvalidURL, ValueError, UnicodeError):
-        raise BadInput(f"{what} is not a valid URL: {shown_url(url)}") from None
+        raise BadInput(f"{what} is not a valid URL: {quoted_url(url)}") from None
     return target
 
 

@@ -9,9 +9,9 @@ from typing import Callable
 import numpy as np
 
 from ..pipeline.errors import BadInput
-from ..pipeline.images import base64_bytes, decode_image, read_image_file
+from ..pipeline.runtime.images import base64_bytes, decode_image, read_image_file
 from .http_fetch import fetch_bytes
-from .url_guard import ANY_ADDRESS, AddressPolicy, shown_url
+from .url_guard import ANY_ADDRESS, AddressPolicy, quoted_url
 
 
 def looks_like_url(text: str) -> bool:
@@ -25,7 +25,7 @@ def fetch_image(url: str, what: str = "image", policy: AddressPolicy = ANY_ADDRE
     except BadInput as exc:
         message = str(exc)
         raise BadInput(message if message.startswith(what) else f"{what}: {message}") from None
-    return decode_image(data, f"{what} ({shown_url(url)}, Content-Type {content_type or 'unknown'})")
+    return decode_image(data, f"{what} ({quoted_url(url)}, Content-Type {content_type or 'unknown'})")
 
 
 def load_image(reference: str, what: str = "image", policy: AddressPolicy = ANY_ADDRESS,

@@ -97,7 +97,7 @@ class Target:
 def parse_url(url: str, what: str = "image URL") -> Target:
     """Split an http(s) URL; BadInput for anything malformed, another scheme, or a user@host form."""
     text = url.strip()
-    shown = shown_url(text)
+    shown = quoted_url(text)
     try:
         parts = urlsplit(text)
         scheme = parts.scheme.lower()
@@ -124,7 +124,7 @@ def origin(url: str, what: str = "URL") -> Origin:
 def resolve_allowed(target: Target, policy: AddressPolicy, what: str = "image URL") -> IPAddress:
     """The address to connect to: every address the host resolves to must be allowed (one refused
     address refuses the host), so no answer can point us inward."""
-    refused = f"could not fetch {shown_url(target.url)}: " + (
+    refused = f"could not fetch {quoted_url(target.url)}: " + (
         f"only public addresses are fetched; {policy.refusal_hint}" if policy.refusal_hint
         else "this server fetches images from public addresses only")
     literal = target.host.replace("%25", "%").split("%", 1)[0]
@@ -133,7 +133,7 @@ def resolve_allowed(target: Target, policy: AddressPolicy, what: str = "image UR
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError):
-        raise BadInput(f"could not fetch {shown_url(target.url)}: the host name does not resolve") from None
+        raise BadInput(f"could not fetch {quoted_url(target.url)}: the host name does not resolve") from None
     addresses = []
     for *_, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
@@ -160,7 +160,7 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-def shown_url(url: str) -> str:
+def quoted_url(url: str) -> str:
     """The URL as quoted in an error: one printable line, at most 200 characters."""
     text = "".join(ch if ch.isprintable() else "?" for ch in " ".join(url.split()))
     return text if len(text) <= 200 else text[:200] + "..."

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from ..pipeline.errors import BadInput
-from ..pipeline.job import run_faceswap
-from ..pipeline.models.swap_models import SwapModels
+from ..pipeline.job import run_faceswap, target_request
+from ..pipeline.swap_models import SwapModels
 from ..pipeline.params import FaceswapParams
 from ..pipeline.options import DEFAULTS
-from ..pipeline.reference import reference_selector
+from ..pipeline.analysis.reference import reference_selector
 from . import content_gate
-from .comfy_env import device, folders, progress, run_report
+from .comfy_env import device, folders
 from .face_model_nodes import FACE_MODEL
-from .tensors import arrays_to_mask, frames_to_image, image_to_frames, image_to_lazy_frames, mask_to_array
+from .tensors import image_to_frames, image_to_lazy_frames, mask_to_array
 from .widgets import (BASE64, FACE_SELECTOR, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, LOCAL_IMAGE_FORMAT,
                       LOCAL_IMAGE_QUALITY, MASK, MASK_WIDGET_NAMES, MEASURE_SIMILARITY, ORDER, PIXEL_BOOST,
                       REFERENCE_DISTANCE, RESTORE_WEIGHT, CONTENT_CHECK, SWAP_OUTPUT_IS_LIST, SWAP_RETURN_NAMES,
-                      SWAP_RETURN_TYPES, TRACK_FACES,
+                      SWAP_RETURN_TYPES, TRACK_FACES, added_option_widgets,
                       face_restore_widget, facedetection_widget, gender_widget, index_widget, mask_options,
                       mask_widgets, swap_output_tooltips)
 
@@ -63,7 +63,7 @@ class FaceswapV3:
     @classmethod
     def INPUT_TYPES(cls):
         store = folders.model_store()
-        return {
+        inputs = {
             "required": {
                 "target_img": ("IMAGE", {"tooltip": "The image or frames whose faces get replaced."}),
                 **api_widgets(store),
@@ -89,6 +89,9 @@ class FaceswapV3:
                 **output_encoding_widgets(),
             },
         }
+        inputs["optional"].update(added_option_widgets({**inputs["required"], **inputs["optional"]},
+                                                       left_out=("base64",)))  # nothing is encoded here
+        return inputs
 
     def swap(self, source_img=None, target_img=None, source_face_model=None, reference_image=None,
              reference_face_model=None, face_selector=DEFAULTS["face_selector"],
@@ -110,18 +113,11 @@ class FaceswapV3:
         models = SwapModels(store=folders.model_store(), device=device.model_device())
         reference = reference_selector(face_selector, reference_distance,
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
-                                       reference_face_model, params.target_request, models)
-        check = content_gate.node_check(content_check)
-        blocked = content_gate.blocked_targets(check, sources[0], targets) if check else {}
-        after_frame, on_step = progress.step_progress(len(targets))
-        if len(blocked) == len(targets):  # nothing may be swapped: no swap runs
-            result = content_gate.unswapped(targets)
-        else:
-            result = run_faceswap(sources[0], targets, params, models, after_frame, on_step,
-                                  source_model=source_face_model, reference=reference, masks=masks,
-                                  mask=mask_to_array(mask), track_faces=track_faces)
-            if check:
-                blocked.update(content_gate.blocked_results(check, result, blocked))
-        image = content_gate.pass_through(frames_to_image(result.frames), target_img, result, blocked)
-        info = content_gate.with_check_note(run_report.report_run(result), content_check, check)
-        return image, info, arrays_to_mask(result.masks), result.similarity_per_frame
+                                       reference_face_model, target_request(params), models)
+
+        def swap(frames, kept, frame_mask, after_frame, on_step):
+            return run_faceswap(sources[0], frames, params, models, after_frame, on_step,
+                                source_model=source_face_model, reference=reference, masks=masks,
+                                mask=frame_mask, track_faces=track_faces)
+
+        return content_gate.checked_swap(content_check, sources[0], targets, target_img, mask_to_array(mask), swap)

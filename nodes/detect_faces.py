@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch, track_analyses
+from ..pipeline.analysis.analyze import AnalysisRequest, FaceSet, analyze_batch, track_analyses
 from ..pipeline.errors import BadInput
-from ..pipeline.models.swap_models import SwapModels
-from ..pipeline.preview import draw_faces
+from ..pipeline.swap_models import SwapModels
+from ..pipeline.analysis.preview import draw_faces
 from ..pipeline.options import DEFAULTS
-from ..pipeline.reference import reference_selector
-from ..pipeline.selection import Selection, missing_faces_reason
-from ..pipeline.tracking import describe_tracks
+from ..pipeline.analysis.reference import reference_selector
+from ..pipeline.analysis.selection import Selection, missing_faces_reason
+from ..pipeline.analysis.tracking import describe_tracks
 from .comfy_env import device, folders, progress, toasts
 from .comfy_env.memory import held_models
 from .face_model_nodes import FACE_MODEL

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from ..pipeline.analysis import AnalysisRequest
+from ..pipeline.analysis.analyze import AnalysisRequest
 from ..pipeline.errors import BadInput
-from ..pipeline.models.swap_models import SwapModels
-from ..pipeline.face_model import (FACE_MODELS_FOLDER, FaceModel, build_face_model, collect_faces, face_model_path,
-                                   load_face_model, save_face_model)
+from ..pipeline.swap_models import SwapModels
+from ..pipeline.analysis.face_model import (FACE_MODELS_FOLDER, FaceModel, build_face_model, collect_faces,
+                                            face_model_path, load_face_model, save_face_model)
 from ..pipeline.models.locate import find_file
 from .comfy_env import device, folders, progress
 from .tensors import image_to_frames

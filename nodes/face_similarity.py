@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
+from ..pipeline.analysis.analyze import AnalysisRequest, FaceSet, analyze_image
 from ..pipeline.errors import BadInput
 from ..pipeline.job import source_embeddings
-from ..pipeline.models.swap_models import SwapModels
-from ..pipeline.similarity import cosine_similarity
+from ..pipeline.swap_models import SwapModels
+from ..pipeline.analysis.similarity import cosine_similarity
 from .comfy_env import device, folders
 from .face_model_nodes import FACE_MODEL
 from .tensors import image_to_frames

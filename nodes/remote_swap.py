@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 import numpy as np
 
 from ..pipeline.errors import BadInput
-from ..pipeline.images import decode_image, encode_image
+from ..pipeline.runtime.images import decode_image, encode_image
 from ..pipeline.params import FaceswapParams
-from ..client.api_key import OFFICIAL_BASE_URL, OFFICIAL_STORAGE_URL, choose_key
-from ..client.segmind_client import FaceswapClient, RemoteCancelled, RemoteConfig
+from ..client.api_key import OFFICIAL_BASE_URL, OFFICIAL_STORAGE_URL, KeyChoice, choose_key
+from ..client.segmind_client import FaceswapClient, RemoteCancelled, RemoteConfig, RemoteError
 from .comfy_env import cancel, progress, toasts
 from .all_in_one import api_widgets
+from .widgets import added_option_widgets
 from .tensors import frames_to_image, image_to_frames
 
 log = logging.getLogger("faceswap_v3")
 # A result frame becomes a float32 IMAGE of 12 bytes per pixel: 40 MP (an 8K frame is 33 MP) is 480 MB.
 MAX_RESULT_PIXELS = 40_000_000
+
+
+@contextmanager
+def _naming_the_key(key: KeyChoice, address: str):
+    """A 401 from address says which key was refused (the typed one, the environment's, the key file's) or that
+    none was sent, rather than the client's generic "set SEGMIND_API_KEY"."""
+    try:
+        yield
+    except RemoteError as exc:
+        if exc.status != 401:
+            raise
+        raise RemoteError(key.refused(address), 401) from None
 
 
 class SegmindRemoteSwap:
@@ -34,7 +48,7 @@ class SegmindRemoteSwap:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {
+        inputs = {
             "required": {
                 **api_widgets(None),  # the API's values and its base64 switch
                 "mode": (["sync", "async"], {"default": "sync",
@@ -60,6 +74,8 @@ class SegmindRemoteSwap:
                                                   "is saved in the workflow and in every PNG's metadata."}),
             },
         }
+        inputs["optional"].update(added_option_widgets({**inputs["required"], **inputs["optional"]}, api_only=True))
+        return inputs
 
     def swap(self, mode, image_transport, base_url, source_img=None, target_img=None, source_url="",
              target_url="", storage_url=OFFICIAL_STORAGE_URL, api_key="", **api):
@@ -80,13 +96,16 @@ class SegmindRemoteSwap:
         client = FaceswapClient(config, on_poll=on_poll, should_cancel=cancel.cancel_requested)
         images = []
         with client:
-            source = self._reference(client, "source", source_img, source_url, image_transport)
+            with _naming_the_key(key, storage_url):
+                source = self._reference(client, "source", source_img, source_url, image_transport)
             for i, target in enumerate(targets):
-                payload = {**params.to_mapping(), "source_img": source,
-                           "target_img": target if isinstance(target, str) else
-                           self._reference(client, "target", target, "", image_transport)}
+                with _naming_the_key(key, storage_url):
+                    target = target if isinstance(target, str) else self._reference(client, "target", target, "",
+                                                                                      image_transport)
+                payload = {**params.to_mapping(), "source_img": source, "target_img": target}
                 try:
-                    result = client.swap_sync(payload) if mode == "sync" else client.swap_async(payload)
+                    with _naming_the_key(key, base_url):
+                        result = client.swap_sync(payload) if mode == "sync" else client.swap_async(payload)
                 except RemoteCancelled:
                     cancel.raise_if_interrupted()  # ComfyUI's own interruption, not an error
                     raise

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 
-from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_image
+from ..pipeline.analysis.analyze import AnalysisRequest, FaceSet, analyze_image
 from ..pipeline.errors import BadInput
-from ..pipeline.models.swap_models import SwapModels
-from ..pipeline.paste import frame_masks
-from ..pipeline.restore import restore_call, restore_frames
+from ..pipeline.swap_models import SwapModels
+from ..pipeline.geometry.paste import frame_masks
+from ..pipeline.restore.restorer import restore_call, restore_frames
 from .comfy_env import device, folders, progress
 from .detect_faces import FACES
 from .tensors import frames_to_image, image_to_frames, mask_to_array

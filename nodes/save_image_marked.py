@@ -1,5 +1,5 @@
 """Save Image (marked): ComfyUI's Save Image (same output folder, file names, prompt and workflow in the
-PNG), plus the marks that the image was altered by a trained model (see pipeline/provenance.py)."""
+PNG), plus the marks that the image was altered by a trained model (see pipeline/provenance/marks.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from ..pipeline.provenance import save_options, software
+from ..pipeline.provenance.marks import save_options, software
 from .comfy_env import folders
 
 

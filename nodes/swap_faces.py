@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from ..pipeline.analysis import AnalysisRequest, FaceSet, analyze_batch
+from ..pipeline.analysis.analyze import AnalysisRequest, FaceSet, analyze_batch
 from ..pipeline.errors import BadInput
-from ..pipeline.face_model import face_model_embeddings
+from ..pipeline.analysis.face_model import face_model_embeddings
 from ..pipeline.job import source_embeddings, swap_frames
-from ..pipeline.models.swap_models import SwapModels
+from ..pipeline.swap_models import SwapModels
 from ..pipeline.options import DEFAULTS
-from ..pipeline.selection import parse_indexes
-from ..pipeline.swap import SwapOptions
+from ..pipeline.analysis.selection import parse_indexes
+from ..pipeline.swap.frame_swap import SwapOptions
+from ..pipeline.swap_plan import Progress, SwapPlan
 from . import content_gate
-from .comfy_env import device, folders, progress, run_report
+from .comfy_env import device, folders
 from .detect_faces import FACES
 from .face_model_nodes import FACE_MODEL
-from .tensors import arrays_to_mask, frames_to_image, image_to_frames, mask_to_array
+from .tensors import image_to_frames, mask_to_array
 from .widgets import (CONTENT_CHECK, MASK, MASK_WIDGET_NAMES, MEASURE_SIMILARITY, PIXEL_BOOST, SWAP_OUTPUT_IS_LIST,
                       SWAP_RETURN_NAMES, SWAP_RETURN_TYPES, index_widget, mask_options, mask_widgets,
                       swap_model_widget, swap_output_tooltips)
@@ -82,19 +83,13 @@ class SwapFaces:
             source_indexes = list(source_faces.analyses[0].selection.labels)
         # the target's selection labels in first-seen order: its indexes, or its reference labels
         target_indexes = list(dict.fromkeys(target_faces.analyses[0].selection.labels))
-        check = content_gate.node_check(content_check)
-        source = image_to_frames(source_image[:1])[0] if source_image is not None else None
-        blocked = content_gate.blocked_targets(check, source, frames) if check else {}
-        after_frame, on_step = progress.step_progress(len(frames))
-        if len(blocked) == len(frames):  # nothing may be swapped: no swap runs
-            result = content_gate.unswapped(frames)
-        else:
-            result = swap_frames(frames, target_faces.analyses, target_indexes, embeddings, source_indexes, models,
-                                 after_frame=after_frame, options=options, mask=mask_to_array(mask),
-                                 measure_similarity=measure_similarity, on_step=on_step,
-                                 index_name=target_faces.request.index_name)
-            if check:
-                blocked.update(content_gate.blocked_results(check, result, blocked))
-        image = content_gate.pass_through(frames_to_image(result.frames), target_image, result, blocked)
-        info = content_gate.with_check_note(run_report.report_run(result), content_check, check)
-        return image, info, arrays_to_mask(result.masks), result.similarity_per_frame
+        # the identity's pixels (none from a face model): the source image, or the one source_faces came from
+        source = source_faces.first_frame if source_face_model is None else None
+
+        def swap(picked, kept, frame_mask, after_frame, on_step):
+            plan = SwapPlan(models, embeddings, source_indexes, target_indexes, options, mask=frame_mask,
+                            measure_similarity=measure_similarity, index_name=target_faces.request.index_name,
+                            progress=Progress(after_frame, on_step))
+            return swap_frames(picked, [target_faces.analyses[i] for i in kept], plan)
+
+        return content_gate.checked_swap(content_check, source, frames, target_image, mask_to_array(mask), swap)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..pipeline.frame_pipeline import LazyFrames
+from ..pipeline.runtime.read_ahead import LazyFrames
 
 
 def _batch(image):
@@ -38,10 +38,21 @@ def image_to_lazy_frames(image) -> LazyFrames:
     return LazyFrames(len(batch), (*batch.shape[1:3], 3), lambda i: _frame_to_uint8(batch[i]))
 
 
-def frames_to_image(frames: list[np.ndarray]):
+def frames_to_image(frames: list[np.ndarray], release: bool = False):
+    """(H, W, 3) uint8 frames -> an IMAGE [B, H, W, 3] float32 in 0..1, written frame by frame into one
+    preallocated tensor: the peak is the output plus one frame (a video batch's output is the size of its
+    input). release: each list entry is set to None once copied, so a frame's memory goes back while the
+    output fills (the caller must not need the frames afterwards)."""
     import torch
 
-    return torch.from_numpy(np.stack([f.astype(np.float32) / 255.0 for f in frames]))
+    if not frames:
+        raise ValueError("no frames to make an IMAGE of")
+    out = torch.empty((len(frames), *frames[0].shape[:2], 3), dtype=torch.float32)
+    for i in range(len(frames)):
+        out[i].copy_(torch.from_numpy(np.ascontiguousarray(frames[i]))).div_(255.0)
+        if release:
+            frames[i] = None
+    return out
 
 
 def mask_to_array(mask) -> np.ndarray | None:
@@ -55,8 +66,16 @@ def mask_to_array(mask) -> np.ndarray | None:
     return np.asarray(mask).astype(np.float32)
 
 
-def arrays_to_mask(masks: list[np.ndarray]):
-    """(H, W) float arrays -> a ComfyUI MASK [B, H, W]."""
+def arrays_to_mask(masks: list[np.ndarray], release: bool = False):
+    """(H, W) float arrays -> a ComfyUI MASK [B, H, W] float32, filled mask by mask into one preallocated tensor.
+    release: as frames_to_image's."""
     import torch
 
-    return torch.from_numpy(np.stack([m.astype(np.float32) for m in masks]))
+    if not masks:
+        raise ValueError("no masks to make a MASK of")
+    out = torch.empty((len(masks), *masks[0].shape[:2]), dtype=torch.float32)
+    for i in range(len(masks)):
+        out[i].copy_(torch.from_numpy(np.ascontiguousarray(masks[i])))
+        if release:
+            masks[i] = None
+    return out

@@ -1,4 +1,5 @@
-"""Errors a user can act on. The CLI maps BadInput to exit status 2 and the server to HTTP 400."""
+"""Errors a user can act on. The CLI maps BadInput and BadSetting to exit status 2; the server answers
+BadInput with HTTP 400."""
 
 
 PUBLIC_MODULE = "faceswap_v3"
@@ -21,6 +22,11 @@ FaceswapError.__module__ = PUBLIC_MODULE
 
 class BadInput(FaceswapError, ValueError):
     """The request itself is wrong: a bad image, parameter or index."""
+
+
+class BadSetting(FaceswapError):
+    """The operator's configuration is wrong (a flag, an environment variable, a service's address): one line
+    naming the setting. Never an answer to a client, whose request is not at fault."""
 
 
 class ModelUnavailable(FaceswapError):

@@ -8,24 +8,26 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .analysis import Analysis, FaceSet, analyze_frames, analyze_image, track_analyses
+from .analysis.analyze import Analysis, AnalysisRequest, FaceSet, analyze_frames, analyze_image, track_analyses
 from .errors import BadInput
 from .face import Face
-from .face_masks import MaskOptions
-from .face_model import FaceModel, face_model_embeddings
-from .frame_pipeline import RestoreFrames, RestoreQueue, frame_shapes, read_ahead
-from .models.swap_models import SwapModels
+from .swap.face_masks import MaskOptions
+from .analysis.face_model import FaceModel, face_model_embeddings
+from .restore.restore_queue import RestoreFrames, RestoreQueue
+from .runtime.read_ahead import frame_shapes, read_ahead
+from .swap_models import SwapModels
 from .options import DEFAULTS
 from .params import FaceswapParams
-from .paste import frame_masks
-from .pixel_boost import check_boost, parse_pixel_boost
-from .reference import ReferenceSelector
-from .restore import restore_call, restore_frames
-from .selection import missing_faces_reason, pair_indexes, require_all
-from .similarity import cosine_similarity, frame_similarity
-from .swap import SwapOptions, swap_frame
-from .threads import thread_budget
-from .tracking import describe_tracks
+from .geometry.paste import frame_masks
+from .swap.pixel_boost import check_boost, parse_pixel_boost
+from .analysis.reference import ReferenceSelector
+from .restore.restorer import restore_call, restore_frames
+from .analysis.selection import missing_faces_reason, pair_indexes, require_all
+from .analysis.similarity import cosine_similarity, frame_similarity
+from .swap.frame_swap import SwapOptions, swap_frame
+from .swap_plan import Progress, SwapPlan
+from .runtime.threads import thread_budget
+from .analysis.tracking import describe_tracks
 
 log = logging.getLogger("faceswap_v3")
 DETECT_BATCH = 4  # frames per detector call on a GPU (torch detectors)
@@ -51,6 +53,18 @@ class FaceswapResult:
         return [frame_similarity(values) for values in self.face_similarities]
 
 
+def target_request(params: FaceswapParams) -> AnalysisRequest:
+    """What to look for in the target frames: the API's detector, order, input gender filter and indexes."""
+    return AnalysisRequest(params.facedetection, params.detection_face_order, params.detect_gender_input,
+                           params.input_faces_index, "input_faces_index", params.target_indexes)
+
+
+def source_request(params: FaceswapParams) -> AnalysisRequest:
+    """What to look for in the source image: the API's detector, order, source gender filter and indexes."""
+    return AnalysisRequest(params.facedetection, params.detection_face_order, params.detect_gender_source,
+                           params.source_faces_index, "source_faces_index", params.source_indexes)
+
+
 def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source image") -> dict[int, np.ndarray]:
     """Embeddings of the source faces picked in its first frame, keyed by index: computed once."""
     selection = source.analyses[0].selection
@@ -64,81 +78,79 @@ def source_embeddings(source: FaceSet, models: SwapModels, what: str = "source i
 
 def embed_source(source_rgb: np.ndarray, params: FaceswapParams, models: SwapModels) -> dict[int, np.ndarray]:
     """The embeddings of the source faces the parameters pick, keyed by source index."""
-    request = params.source_request
+    request = source_request(params)
     return source_embeddings(FaceSet(request, source_rgb, [analyze_image(source_rgb, request, models.store,
                                                                           models.device)]), models)
 
 
-def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], target_indexes: list[int],
-                embeddings: dict[int, np.ndarray], source_indexes: list[int], models: SwapModels,
-                restore: RestoreFrames | None = None,
-                after_frame: Callable[[int], None] | None = None, options: SwapOptions | None = None,
-                mask: np.ndarray | None = None, measure_similarity: bool = False,
-                restore_batch: int = 1, on_step: Callable[[int, int, int], None] | None = None,
-                index_name: str = "input_faces_index") -> FaceswapResult:
-    """Swap every target frame, one at a time (analyses may be a generator that analyses each frame
-    as it comes); frames without the asked-for faces pass through with a warning. Swapped frames are
-    restored restore_batch faces per call of restore (frames, faces per frame, masks per frame) -> frames.
+class _FrameSteps:
+    """Progress inside frames: each frame's steps (one per face swapped, one more per face restored), reported
+    through the plan's on_step."""
 
-    target_indexes: what the selections' labels are (target face indexes, or reference labels in
-    reference mode); each picked face gets the source its label pairs with.
-    options: pixel boost and face masks; mask: the user's (H, W) or (B, H, W) 0..1 mask, 0 = never change.
-    measure_similarity: embed every swapped face (one recognizer call each) for face_similarities.
-    on_step(frame, done, total): progress inside a frame, one step per face swapped and per face
-    restored (called with done=0 first); after_frame(i) after each frame. index_name: the parameter
-    or widget that picked the target faces, named in the warnings."""
-    source_of = {t: s for s, t in pair_indexes(source_indexes, target_indexes)}
-    options = options or SwapOptions()
-    keeps = frame_masks(mask, len(frames), frames[0].shape) if mask is not None and len(frames) else None
+    def __init__(self, progress: Progress, restoring: bool) -> None:
+        self.progress, self.per_face = progress, 2 if restoring else 1
+        self.total: dict[int, int] = {}
+        self.done: dict[int, int] = {}
+
+    def start(self, index: int, faces: int) -> None:
+        self.total[index], self.done[index] = faces * self.per_face, 0
+        if self.progress.on_step:
+            self.progress.on_step(index, 0, self.total[index])
+
+    def step(self, index: int) -> None:
+        self.done[index] += 1
+        if self.progress.on_step:
+            self.progress.on_step(index, self.done[index], self.total[index])
+
+    def finish(self, index: int) -> None:
+        del self.total[index], self.done[index]
+
+
+def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], plan: SwapPlan) -> FaceswapResult:
+    """Swap every target frame as the plan says, one at a time (analyses may be a generator that analyses each
+    frame as it comes); frames without the asked-for faces pass through with a warning. Swapped frames are
+    restored plan.restore_batch faces per call of plan.restore."""
+    source_of, models, options = plan.source_of(), plan.models, plan.options
+    keeps = frame_masks(plan.mask, len(frames), frames[0].shape) if plan.mask is not None and len(frames) else None
     swapper = models.swapper()
     boost = check_boost(parse_pixel_boost(options.pixel_boost), swapper.crop_size, swapper.name) * swapper.crop_size
     masker = models.masker(options.masks)
-    recognizer = models.recognizer() if measure_similarity else None
+    recognizer = models.recognizer() if plan.measure_similarity else None
     result = FaceswapResult(frames=[])
     swapped: dict[int, list[tuple[Face, np.ndarray]]] = {}  # frame index -> its pairs, until the frame is finished
-    steps_done: dict[int, int] = {}
-
-    def steps(pairs: list) -> int:  # one per face swapped, one more per face restored
-        return len(pairs) * (1 if restore is None else 2)
-
-    def step(index: int) -> None:
-        steps_done[index] += 1
-        if on_step:
-            on_step(index, steps_done[index], steps(swapped[index]))
-
-    restoring = RestoreQueue(restore, restore_batch, on_face_restored=step)
+    steps = _FrameSteps(plan.progress, plan.restore is not None)
+    restoring = RestoreQueue(plan.restore, plan.restore_batch, on_face_restored=steps.step)
 
     def finish(done: list[tuple[int, np.ndarray]]) -> None:
         for index, frame in done:
             result.frames.append(frame)
             pairs = swapped.pop(index)
-            steps_done.pop(index)
+            steps.finish(index)
             if recognizer is not None:
                 result.face_similarities.append([cosine_similarity(recognizer.embed(frame, face), embedding)
                                                  for face, embedding in pairs])
-            if after_frame:
-                after_frame(index)
+            if plan.progress.after_frame:
+                plan.progress.after_frame(index)
 
     detectors_ran: list[str] = []
     for i, (analysis, rgb) in enumerate(zip(analyses, frames)):  # analysis first: it decodes a lazy frame
         detectors_ran += [where for where in analysis.runs_on if where not in detectors_ran]
         selection = analysis.selection
-        pairs = [(face, embeddings[source_of[t]]) for t, face in zip(selection.labels, selection.picked)
+        pairs = [(face, plan.embeddings[source_of[t]]) for t, face in zip(selection.labels, selection.picked)
                  if face is not None]
         if analysis.tracks:
             result.tracks.append(f"frame {i}: {describe_tracks(analysis.tracks, selection.labels)}")
         if selection.missing:
             prefix = f"frame {i}: " if len(frames) > 1 or analysis.tracks else ""
-            reason = missing_faces_reason(selection, index_name, tracked=bool(analysis.tracks))
+            reason = missing_faces_reason(selection, plan.index_name, tracked=bool(analysis.tracks))
             message = f"{prefix}{reason}, left untouched"
             result.warnings.append(message)
             log.warning(message)
         keep = keeps[i] if keeps else None
         coverage = np.zeros(rgb.shape[:2], np.float32)
-        swapped[i], steps_done[i] = pairs, 0
-        if on_step:
-            on_step(i, 0, steps(pairs))
-        out = swap_frame(rgb, pairs, swapper, boost, masker, keep, coverage, on_face=lambda: step(i))
+        swapped[i] = pairs
+        steps.start(i, len(pairs))
+        out = swap_frame(rgb, pairs, swapper, boost, masker, keep, coverage, on_face=lambda: steps.step(i))
         result.masks.append(coverage)
         result.faces_swapped.append(len(pairs))
         finish(restoring.push(i, out, [face for face, _ in pairs], (keep, coverage)))
@@ -172,15 +184,15 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
                  embeddings: dict[int, np.ndarray] | None = None) -> FaceswapResult:
     """The API's job on one source image and one or more target frames.
 
-    on_step: progress inside a frame (see swap_frames). source_model: a face model as the identity instead
+    on_step: progress inside a frame (swap_plan.Progress). source_model: a face model as the identity instead
     of source_rgb. reference: pick target faces by identity (reference mode) instead of by
-    input_faces_index. masks: face mask types beyond the default box; mask: the user's mask, see swap_frames.
+    input_faces_index. masks: face mask types beyond the default box; mask: the user's mask (SwapPlan).
     track_faces: follow the first frame's picked faces through the batch (tracking.py) instead of
     numbering every frame afresh. pipelined: analyse frame k+1 on a worker thread while frame k is
     swapped, and restore as many faces per call as the restorer takes well; False runs every stage
     strictly one after another, one face per restorer call (same frames where the restorer's batch
     is one face, as on the CPU); None: overlapped where it wins (threads.py: on a GPU, or a CPU with
-    cores for both stages). params.measure_similarity: score every swapped face (see swap_frames).
+    cores for both stages). params.measure_similarity: score every swapped face (swap_plan.SwapPlan).
     embeddings: the source's, already computed by embed_source (a worker's cache), instead of source_rgb."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
@@ -191,7 +203,6 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
     on_gpu = models.on_gpu
     if pipelined is None:
         pipelined = thread_budget().overlap(on_gpu)
-    target_request = params.target_request
     source_indexes = list(params.source_indexes)
     pair_indexes(source_indexes, list(params.target_indexes))
     if embeddings is None and source_model is not None:
@@ -200,7 +211,7 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
         embeddings = embed_source(source_rgb, params, models)
     batch_faces = models.restorer(params.face_restore).batch_size if pipelined and params.face_restore_weight else 1
     restore = make_restore(models, params, batch_faces=batch_faces)
-    analyses = analyze_frames(target_frames, target_request, models.store, models.device,
+    analyses = analyze_frames(target_frames, target_request(params), models.store, models.device,
                               DETECT_BATCH if on_gpu else 1)
     target_indexes = list(params.target_indexes)
     if reference is not None:
@@ -210,9 +221,10 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
         analyses = track_analyses(analyses)
     if pipelined:
         analyses = read_ahead(analyses)
-    options = SwapOptions(params.pixel_boost, masks or MaskOptions())
+    plan = SwapPlan(models, embeddings, source_indexes, target_indexes,
+                    SwapOptions(params.pixel_boost, masks or MaskOptions()), restore, batch_faces, mask,
+                    params.measure_similarity, progress=Progress(after_frame, on_step))
     try:
-        return swap_frames(target_frames, analyses, target_indexes, embeddings, source_indexes, models, restore,
-                           after_frame, options, mask, params.measure_similarity, batch_faces, on_step)
+        return swap_frames(target_frames, analyses, plan)
     finally:
         analyses.close()  # on Cancel or an error: the worker stops after the frame it is on

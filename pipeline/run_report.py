@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-_CPU_SUFFIXES = ("CPUExecutionProvider", "torch:cpu")
+from .runtime.names import on_cpu
 
 
 def models_on_cpu(runs_on: list[str]) -> list[str]:
     """The names of the models that ran on the CPU, from "name: where" entries."""
-    return [entry.rsplit(": ", 1)[0] for entry in runs_on if entry.endswith(_CPU_SUFFIXES)]
+    return [entry.rsplit(": ", 1)[0] for entry in runs_on if on_cpu(entry)]
 
 
 def cpu_fallback_warning(runs_on: list[str], gpu_present: bool) -> str | None:

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..pipeline.errors import BadInput
-from ..pipeline.images import check_output_size
+from ..pipeline.runtime.images import check_output_size
 from ..pipeline.models.store import ModelStore
 from ..pipeline.params import FaceswapParams
-from .admission import Admission, Ticket
+from .admission import AdmissionControl, Ticket
 from .assets import AssetStore
 from .connection_guard import BodyReader
 from .http_guard import ServerAddress, is_own_origin
@@ -49,11 +49,8 @@ def request_params(body: dict, store: ModelStore) -> tuple[FaceswapParams, dict[
     return FaceswapParams.from_mapping(body), images
 
 
-USED_ASSETS = web.RequestKey("faceswap_v3_used_assets", list)  # names of our uploads a request reads
-
-
 class Acceptance:
-    def __init__(self, store: ModelStore, admission: Admission, inputs: InputReader, assets: AssetStore,
+    def __init__(self, store: ModelStore, admission: AdmissionControl, inputs: InputReader, assets: AssetStore,
                  address: ServerAddress, bodies: BodyReader) -> None:
         self.store, self.admission, self.inputs = store, admission, inputs
         self.assets, self.address, self.bodies = assets, address, bodies
@@ -82,10 +79,9 @@ class Acceptance:
             name = asset_name(parts.path)
             if name is None or not is_own_origin(url, own):
                 return None
-            found = self.assets.get(name)
+            found = self.assets.get(name)  # read, never consumed: an upload lives its own hour (assets.py)
             if found is None:
                 raise refuse_missing_asset("the image URL")
-            request.setdefault(USED_ASSETS, []).append(name)
             return found[0]
 
         return read

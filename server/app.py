@@ -6,11 +6,10 @@ result's output URL) and POST /upload-asset + GET /assets/{file} (the storage en
 upload images to), GET /health and GET /metrics (JSON).
 
 A request is accepted (acceptance.py) before it takes a place in the queue; from then on its job always
-ends COMPLETED or FAILED. Jobs run one at a time on the worker thread (job_runner.py), which decodes the
-images only then. v2 jobs, their inputs and results live in an SQLite file, so they survive a restart.
-With redis_url the jobs, uploads and admission counts live in Redis instead and arq workers run them
-(redis_store.py, cluster_worker.py): any number of these processes serve one cluster. The routes see
-only the JobStore interface (job_store.py).
+ends COMPLETED or FAILED, and its images are decoded only when it runs. Where jobs, uploads and
+admission counts live is the backend's business (backend.py): this process with an SQLite file
+(local_backend.py), or Redis and arq workers that any number of these processes share (redis_backend.py).
+The routes see only the Backend interface.
 """
 
 from __future__ import annotations
@@ -21,45 +20,44 @@ import hashlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable, TypeVar
 
 from aiohttp import web
 
 from ..net.url_guard import PUBLIC_ONLY, AddressPolicy
-from ..pipeline.c2pa_manifest import C2paSigner, manifest_note
+from ..pipeline.provenance.c2pa_manifest import C2paSigner
 from ..pipeline.content_check import ContentCheck
 from ..pipeline.errors import BadInput
-from ..pipeline.images import DATA_URL, base64_bytes, probe_image
-from ..pipeline.models.swap_models import SwapModels
-from .acceptance import USED_ASSETS, Acceptance, json_body
-from .admission import Admission, ServerLimits
-from .assets import ASSET_FORMATS, AssetStore, checked_asset
+from ..pipeline.runtime.images import DATA_URL, base64_bytes, probe_image
+from ..pipeline.swap_models import SwapModels
+from .acceptance import Acceptance, json_body
+from .admission import ServerLimits
+from .assets import ASSET_FORMATS, checked_asset
+from .backend import BackendFactory, BackendSettings
+from .backends import backend_for
 from .connection_guard import BodyReader, ConnectionLimits, GuardedRunner
-from .database import Database
 from .http_guard import SAFE_HEADERS, ServerAddress, auth_middleware, browser_middleware, error, errors_middleware
 from .input_reader import InputReader
-from .job_runner import JobRunner
-from ..pipeline.options import COMPLETED, FAILED, PROCESSING, QUEUED
-from .job_store import RESULT_TTL_S, Job, JobStore
-from .job_table import JobTable
-from .local_store import LocalJobStore
+from .rate_limited_log import RateLimitedLog
+from ..pipeline.job_contract import COMPLETED, FAILED, FINISHED, QUEUED, RESULT_TTL_S
+from .job_store import Job, JobStore
 from .swap_request import CONTENT_TYPES, run_job
 
 log = logging.getLogger("faceswap_v3.server")
 MAX_BODY_BYTES = 40 * 1024 * 1024
 SWEEP_INTERVAL_S = 60.0
 MAX_UPLOADS_PER_REQUEST = 8
-CLUSTER_MANIFEST = ("not recorded by the worker that ran this job (a cluster's workers sign when started with "
-                    "--c2pa-cert and --c2pa-key)")
+CLIENT_CHECK_S = 0.5  # how often a v1 request looks whether its client is still connected
+T = TypeVar("T")
+UNKNOWN_JOB = "unknown or expired request id (results are kept one hour)"
 
 
 class FaceswapServer:
-    """models: shared by every job (loaded once). data_dir: where jobs and uploads are kept (None:
-    in memory only). url_policy: which addresses image URLs may point at (public ones by default).
-    engine: the job's work, JobInput -> (image bytes, warnings) (tests pass a fast stand-in).
-    limits, when given, replaces max_jobs. redis_url: the cluster backend (jobs run on `faceswap_v3
-    worker` processes, which run their own content check; engine and data_dir are then unused).
+    """models: shared by every job (loaded once). backend: where jobs, uploads and admission counts live
+    (backends.backend_for(): this process, in memory, by default; a cluster's workers run its jobs with
+    their own content check and signer). url_policy:
+    which addresses image URLs may point at (public ones by default). engine: the job's work, JobInput ->
+    (image bytes, warnings) (tests pass a fast stand-in). limits, when given, replaces max_jobs.
     content_check: run on every job's images (None: off; the CLI refuses to start that way unless the
     operator says --no-content-check). signer: signs every result with a C2PA manifest (None: results say
     that none is attached)."""
@@ -67,41 +65,23 @@ class FaceswapServer:
     def __init__(self, models: SwapModels | None = None, api_key: str | None = None,
                  max_jobs: int = ServerLimits.max_jobs,
                  clock: Callable[[], float] = time.time, max_body_bytes: int = MAX_BODY_BYTES,
-                 engine: Callable = run_job, data_dir: Path | None = None, public_url: str | None = None,
+                 engine: Callable = run_job, backend: BackendFactory | None = None, public_url: str | None = None,
                  url_policy: AddressPolicy = PUBLIC_ONLY, limits: ServerLimits | None = None,
                  result_ttl_s: float = RESULT_TTL_S, max_results: int = 1000,
                  sweep_interval_s: float = SWEEP_INTERVAL_S, connections: ConnectionLimits | None = None,
-                 redis_url: str | None = None, content_check: ContentCheck | None = None,
-                 signer: C2paSigner | None = None) -> None:
+                 content_check: ContentCheck | None = None, signer: C2paSigner | None = None) -> None:
         self.models = models or SwapModels()
         self.api_key = api_key
         self.limits = limits or ServerLimits(max_jobs=max_jobs)
         self.max_jobs = self.limits.max_jobs
         self.address = ServerAddress(public_url)
-        self.store: JobStore
-        if redis_url is None:
-            self.database = Database(data_dir)
-            self.jobs = JobTable(clock, result_ttl_s, max_results, self.database)
-            self.assets = AssetStore(self.database, clock, ttl_s=result_ttl_s)
-            self.admission = Admission(self.limits)
-            self.runner = JobRunner(self.models, engine, self.jobs, self.admission, content_check, signer)
-            self.worker = self.runner.worker
-            self.store = LocalJobStore(self.jobs, self.runner, self.admission)
-        else:
-            from .redis_admission import RedisAdmission
-            from .redis_assets import RedisAssetStore
-            from .redis_store import RedisJobStore
-
-            self.database = Database(None)  # unused; kept so that closing a server is the same for both
-            self.assets = RedisAssetStore(redis_url, clock, ttl_s=result_ttl_s)
-            self.admission = RedisAdmission(redis_url, self.limits)
-            self.store = RedisJobStore(redis_url, self.admission, ttl_s=result_ttl_s, clock=clock)
-            self.worker = ThreadPoolExecutor(max_workers=1)  # idle: the cluster's workers run the jobs
+        self.backend = (backend or backend_for())(BackendSettings(
+            self.models, engine, self.limits, clock, result_ttl_s, max_results, content_check, signer))
+        self.store: JobStore = self.backend.store
+        self.admission = self.backend.admission
+        self.assets = self.backend.assets
         # what a result says of its C2PA manifest when its job does not say (a cluster's workers record it per job)
-        if redis_url is not None:
-            self.c2pa = CLUSTER_MANIFEST
-        else:
-            self.c2pa = manifest_note(signer)
+        self.c2pa = self.backend.manifest_note
         self.loader = ThreadPoolExecutor(max_workers=4, thread_name_prefix="faceswap-inputs")
         # uploads decode whole images: on their own thread, so they never take the submits' input threads
         self.upload_checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-uploads")
@@ -111,6 +91,8 @@ class FaceswapServer:
         self.acceptance = Acceptance(self.models.store, self.admission, self.inputs, self.assets, self.address,
                                      self.bodies)
         self.max_body_bytes, self.sweep_interval_s = max_body_bytes, sweep_interval_s
+        self.signer = signer
+        self.signer_log = RateLimitedLog(log, interval_s=3600.0)
         self._sweeper: asyncio.Task | None = None
 
     def app(self) -> web.Application:
@@ -125,6 +107,7 @@ class FaceswapServer:
         app.router.add_get("/v2/outputs/{name}", self.output)
         app.router.add_post("/upload-asset", self.upload_asset)
         app.router.add_get("/assets/{name}", self.asset)
+        app.router.add_delete("/assets/{name}", self.delete_asset)
         app.router.add_get("/health", self.health)
         app.router.add_get("/metrics", self.metrics)
         app.on_startup.append(self._startup)
@@ -137,6 +120,7 @@ class FaceswapServer:
 
     async def _startup(self, app) -> None:
         await self.store.start()
+        self._warn_signer()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def _sweep(self) -> None:
@@ -146,8 +130,15 @@ class FaceswapServer:
             try:
                 await self.store.expire()
                 await asyncio.to_thread(self.assets.expire)
+                self._warn_signer()
             except Exception:  # noqa: BLE001 - the next sweep tries again
                 log.exception("expiring old results failed")
+
+    def _warn_signer(self) -> None:
+        """Warn in the log (hourly) as the signing certificate nears its expiry, and once it has expired."""
+        warning = self.signer.expiry_warning() if self.signer is not None else None
+        if warning:
+            self.signer_log.warning("c2pa-expired" if self.signer.problem() else "c2pa-expiry", "%s", warning)
 
     async def _shutdown(self, app) -> None:
         if self._sweeper is not None:
@@ -156,13 +147,19 @@ class FaceswapServer:
         self.loader.shutdown(wait=False, cancel_futures=True)
         self.upload_checker.shutdown(wait=False, cancel_futures=True)
 
+    def close(self) -> None:
+        """After the app has shut down: wait for the input threads and release what the backend holds."""
+        self.loader.shutdown(wait=True)
+        self.upload_checker.shutdown(wait=True)
+        self.backend.close()
+
     # --- routes ----------------------------------------------------------------------------
     async def sync_swap(self, request: web.Request) -> web.Response:
         params, source, target, ticket = await self.acceptance.accept(request)
-        try:
-            outcome = await self.store.run_inline(params, source.data, target.data, ticket)
-        finally:
-            await asyncio.to_thread(self.assets.delete, request.get(USED_ASSETS, []))
+        outcome = await while_client_waits(request, self.store.run_inline(params, source.data, target.data, ticket))
+        if outcome is None:
+            log.info("a v1 request's client went away before its answer: its job was cancelled")
+            return error(499, "the client went away")
         if outcome.error is not None:
             return error(outcome.status, outcome.error, reason=outcome.reason)
         manifest = outcome.c2pa or self.c2pa
@@ -174,11 +171,7 @@ class FaceswapServer:
 
     async def submit(self, request: web.Request) -> web.Response:
         params, source, target, ticket = await self.acceptance.accept(request)
-        uploads = request.get(USED_ASSETS, [])
-        job = await self.store.submit(params, source.data, target.data, ticket, key_digest=self._key_digest,
-                                      uploads=uploads)
-        if not self.store.owns_uploads:  # the cluster's job keeps its own copy of the images in Redis
-            await asyncio.to_thread(self.assets.delete, uploads)
+        job = await self.store.submit(params, source.data, target.data, ticket, key_digest=self._key_digest)
         base = f"{self.address.base_url(request)}/v2/requests/{job.request_id}"
         return web.json_response({"request_id": job.request_id, "status": QUEUED,
                                   "status_url": f"{base}/status", "response_url": base})
@@ -188,10 +181,12 @@ class FaceswapServer:
         """Who submitted a job: a digest of this server's key (never the key itself), None without a key."""
         return hashlib.sha256(self.api_key.encode()).hexdigest() if self.api_key else None
 
-    async def _job(self, request: web.Request):
+    async def _job(self, request: web.Request) -> Job:
+        """The job of the request's id, for the key that submitted it only: any other key (another API process's,
+        or this server's before its key changed) finds it as unknown as a missing one."""
         job = await self.store.get(request.match_info["id"])
-        if job is None:
-            raise web.HTTPNotFound(reason="unknown or expired request id (results are kept one hour)")
+        if job is None or job.api_key != self._key_digest:
+            raise web.HTTPNotFound(reason=UNKNOWN_JOB)
         return job
 
     async def status(self, request: web.Request) -> web.Response:
@@ -208,10 +203,8 @@ class FaceswapServer:
             return error(403, "this server has no API key, so nobody may delete jobs; start it with "
                               "--api-key-file to enable DELETE")
         request_id = request.match_info["id"]
-        job = await self.store.get(request_id)
-        if job is None or job.api_key != self._key_digest:
-            raise web.HTTPNotFound(reason="unknown or expired request id (results are kept one hour)")
-        if job.state in (QUEUED, PROCESSING):
+        job = await self._job(request)
+        if job.state not in FINISHED:
             return error(409, f"job {request_id} is {job.state}; delete it once it has ended (its inputs are "
                               "deleted when it ends)")
         if not await self.store.delete(request_id):
@@ -236,7 +229,8 @@ class FaceswapServer:
     async def output(self, request: web.Request) -> web.Response:
         request_id, _, extension = request.match_info["name"].partition(".")
         job = await self.store.get(request_id)
-        image = await self.store.result(request_id) if job is not None else None
+        mine = job is not None and job.api_key == self._key_digest
+        image = await self.store.result(request_id) if mine else None
         if image is None or extension != job.params["image_format"]:
             raise web.HTTPNotFound(reason="unknown or expired output (results are kept one hour)")
         return web.Response(body=image, content_type=CONTENT_TYPES[extension], headers=SAFE_HEADERS)
@@ -270,14 +264,49 @@ class FaceswapServer:
             raise web.HTTPNotFound(reason="unknown or expired asset (uploads are kept one hour)")
         return web.Response(body=found[0], content_type=found[1], headers=SAFE_HEADERS)
 
+    async def delete_asset(self, request: web.Request) -> web.Response:
+        """Remove an upload before its hour. Like DELETE /v2/requests/{id}, only on a server with a key."""
+        if self.api_key is None:
+            return error(403, "this server has no API key, so nobody may delete uploads (they go after their "
+                              "hour); its operator enables DELETE by starting it with --api-key-file")
+        name = request.match_info["name"]
+        if not await asyncio.to_thread(self.assets.delete, [name]):
+            raise web.HTTPNotFound(reason="unknown or expired asset (uploads are kept one hour)")
+        return web.json_response({"name": name, "status": "DELETED"})
 
     async def health(self, request: web.Request) -> web.Response:
-        """200 while this process can reach its job store, else 503 (for a load balancer's checks)."""
+        """200 while this process can reach its job store and its signer (if any) can sign, else 503 (for a
+        load balancer's checks)."""
         await self.store.ping()
-        return web.json_response({"status": "ok"})
+        if self.signer is None:
+            return web.json_response({"status": "ok"})
+        signing = {"certificate_expires": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.signer.expires))}
+        problem = self.signer.problem()
+        if problem is not None:
+            return web.json_response({"status": "failing", "error": problem, "c2pa": signing}, status=503)
+        return web.json_response({"status": "ok", "c2pa": signing})
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.json_response(await self.store.metrics())
+
+
+async def while_client_waits(request: web.Request, work: Awaitable[T]) -> T | None:
+    """work's result; None once the client has gone away (work is then cancelled: a v1 answer nobody can read is
+    not worth its place in the queue)."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=CLIENT_CHECK_S)
+            if done:
+                return task.result()
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                task.cancel()
+                await asyncio.wait({task})
+                return None
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
 
 
 def _failure(job: Job) -> dict:

@@ -1,5 +1,8 @@
 """Uploaded images (the storage endpoint Segmind's clients upload to): PNG, JPEG and WebP only, a
-size and count cap, gone after the same hour as results."""
+size and count cap. An upload is an asset of its own: any number of jobs may read it (a client uploads a
+source once and reuses its URL for every frame of a batch), and it goes at its hour, counted from the
+upload, or on an explicit DELETE /assets/{name}, never because a job that read it ended (a job keeps its
+own copies of its images, deleted when it ends)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import uuid
 from typing import Callable
 
 from ..pipeline.errors import BadInput
-from ..pipeline.images import decode_image, probe_image
+from ..pipeline.runtime.images import decode_image, probe_image
 from .database import Database
 from .admission import Busy
 
@@ -54,8 +57,20 @@ class AssetStore:
         return (row[0], row[1]) if row else None
 
     def delete(self, names: list[str]) -> int:
-        """Remove these uploads now (a request that read them has ended)."""
-        return sum(self.db.execute("DELETE FROM assets WHERE name = ?", (name,)) for name in names)
+        """Remove these uploads now (DELETE /assets/{name}); how many there were."""
+        with self.db.lock:
+            gone = sum(self.db.execute("DELETE FROM assets WHERE name = ?", (name,)) for name in names)
+            return self._flushed(gone)
 
     def expire(self) -> int:
-        return self.db.execute("DELETE FROM assets WHERE created < ?", (self.clock() - self.ttl_s,))
+        """Remove the uploads past their hour; how many went."""
+        with self.db.lock:
+            return self._flushed(self.db.execute("DELETE FROM assets WHERE created < ?",
+                                                 (self.clock() - self.ttl_s,)))
+
+    def _flushed(self, gone: int) -> int:
+        """secure_delete zeroes deleted images in the database file; the write-ahead log still holds the pages
+        as they were written, so it is emptied too."""
+        if gone:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return gone

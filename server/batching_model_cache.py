@@ -10,11 +10,11 @@ from typing import Callable, TypeVar
 
 import numpy as np
 
-from ..pipeline.detectors.common import TorchDetector
+from ..pipeline.analysis.detectors.common import TorchDetector
 from ..pipeline.models.cache import ProcessModelCache
-from ..pipeline.onnx_session import fixed_dims
-from ..pipeline.recognition import Recognizer
-from ..pipeline.restore import Restorer
+from ..pipeline.runtime.onnx_session import fixed_dims
+from ..pipeline.analysis.recognition import Recognizer
+from ..pipeline.restore.restorer import Restorer
 from .batch_merger import BatchMerger, MergeCounts
 
 T = TypeVar("T")
@@ -49,7 +49,7 @@ def batch_axis_is_free(session) -> bool:
 def takes_onnx_batches(model) -> bool:
     """An insightface-run recognizer or SCRFD whose graph takes a batch of any size (an SCRFD graph without
     a batch axis on its outputs, as buffalo_l's det_10g, runs one image a call)."""
-    from ..pipeline.detectors.scrfd import SCRFDDetector
+    from ..pipeline.analysis.detectors.scrfd import SCRFDDetector
 
     return ((isinstance(model, Recognizer) or (isinstance(model, SCRFDDetector) and model.model.batched))
             and batch_axis_is_free(model.model.session))

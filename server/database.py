@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS assets (
     created REAL NOT NULL
 );
 """
-_ADDED_COLUMNS = {"jobs": ("reason TEXT", "api_key TEXT", "assets TEXT NOT NULL DEFAULT '[]'")}
+_ADDED_COLUMNS = {"jobs": ("reason TEXT", "api_key TEXT")}
 
 
 class DataDirInUse(RuntimeError):

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..pipeline.job import embed_source
-from ..pipeline.models.swap_models import SwapModels
+from ..pipeline.job import embed_source, source_request
+from ..pipeline.swap_models import SwapModels
 from ..pipeline.params import FaceswapParams
 from .swap_request import JobInput, run_job
 
@@ -19,7 +19,7 @@ from .swap_request import JobInput, run_job
 def source_key(source_rgb: np.ndarray, params: FaceswapParams, models: SwapModels) -> tuple:
     """What decides a source's embeddings: its pixels, how its faces are found and picked, the recognizer."""
     content = hashlib.sha256(np.ascontiguousarray(source_rgb).data).hexdigest()
-    return (content, source_rgb.shape, repr(params.source_request), tuple(params.source_indexes),
+    return (content, source_rgb.shape, repr(source_request(params)), tuple(params.source_indexes),
             models.recognizer_file)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import re
 
 from aiohttp import web
 
@@ -31,8 +32,43 @@ def error(status: int, message: str, headers: dict | None = None, reason: str | 
     return web.json_response(body, status=status, headers=headers)
 
 
+# host[:port] exactly: a DNS name or IPv4 address, or an IPv6 address in brackets; a port of 1 to 5 digits
+# without a leading zero. No path, query, fragment, user name or spaces.
+_HOST_PORT = re.compile(r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9.])?|\[[0-9A-Fa-f:.]{2,45}\])"
+                        r"(?::(?P<port>[1-9][0-9]{0,4}))?")
+_ORIGIN = re.compile(r"(?P<scheme>https?)://(?P<authority>[^/?#@\s]+)", re.IGNORECASE)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_and_port(value: str, default_port: int) -> tuple[str, int] | None:
+    """(lower-case host, port) of a Host header or an origin's authority that is exactly host[:port], the
+    brackets of an IPv6 address dropped as in an Origin tuple; None for anything else."""
+    match = _HOST_PORT.fullmatch(value)
+    if match is None:
+        return None
+    host = match["host"].lower()
+    if host.startswith("["):
+        try:
+            host = str(ipaddress.IPv6Address(host[1:-1]))
+        except ValueError:
+            return None
+    port = int(match["port"]) if match["port"] else default_port
+    return (host, port) if port <= 65535 else None
+
+
+def parse_origin(value: str) -> Origin | None:
+    """An Origin header as a browser sends it, scheme://host[:port] and nothing else (no trailing slash,
+    no path, no leading zero in the port); None for anything else, "null" included."""
+    match = _ORIGIN.fullmatch(value)
+    if match is None:
+        return None
+    scheme = match["scheme"].lower()
+    parsed = host_and_port(match["authority"], _DEFAULT_PORTS[scheme])
+    return (scheme, *parsed) if parsed else None
+
+
 def is_own_origin(url: str, own: set[Origin]) -> bool:
-    """Whether url (a URL or an Origin header) is on one of this server's own origins."""
+    """Whether url (a URL) is on one of this server's own origins."""
     try:
         return origin(url) in own
     except BadInput:
@@ -48,11 +84,17 @@ class ServerAddress:
 
     def base_url(self, request: web.Request) -> str:
         """--public-url; else the name the client used when it is one of ours (localhost for a loopback
-        socket), so its key still goes to the same origin; else the socket's address."""
+        socket), so its key still goes to the same origin; else the socket's address. A Host header that
+        is anything but one host[:port] is ignored."""
         if self.public_url:
             return self.public_url
-        named = f"http://{request.host.lower()}" if request.host else None
-        return named if named and is_own_origin(named, self.own_origins(request)) else self._socket_origin(request)
+        hosts = request.headers.getall("Host", [])
+        named = host_and_port(hosts[0], 80) if len(hosts) == 1 else None
+        if named is None or ("http", *named) not in self.own_origins(request):
+            return self._socket_origin(request)
+        host, port = named
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}" if port == 80 else f"http://{shown}:{port}"
 
     def own_origins(self, request: web.Request) -> set[Origin]:
         origins = {origin(self._socket_origin(request))}
@@ -131,8 +173,9 @@ def browser_middleware(address: ServerAddress):
     @web.middleware
     async def check_browser(request: web.Request, handler):
         sent_origin = request.headers.get("Origin")
-        if sent_origin is not None and not is_own_origin(sent_origin, address.own_origins(request)):
-            return error(403, "cross-origin requests are not accepted (the Origin header names another site)")
+        if sent_origin is not None and parse_origin(sent_origin) not in address.own_origins(request):
+            return error(403, "cross-origin requests are not accepted (the Origin header names another site, "
+                              "or is not scheme://host[:port])")
         if request.method == "POST" and request.content_type not in JSON_TYPES:
             return error(400, "send the request body as JSON with Content-Type: application/json")
         return await handler(request)

@@ -11,9 +11,9 @@ from typing import Callable
 
 from ..pipeline.errors import BadInput
 from ..net.http_fetch import fetch_bytes_async
-from ..pipeline.images import base64_bytes, probe_image
+from ..pipeline.runtime.images import base64_bytes, probe_image
 from ..net.image_reference import looks_like_url
-from ..net.url_guard import AddressPolicy, parse_url, shown_url
+from ..net.url_guard import AddressPolicy, parse_url, quoted_url
 from .admission import ServerLimits
 from .swap_request import EncodedImage
 
@@ -37,7 +37,7 @@ class InputReader:
                 async with self.fetches:
                     data, _ = await fetch_bytes_async(url, self.limits.max_fetch_bytes, self.limits.fetch_timeout_s,
                                                       self.policy, what)
-            shown = f"{what} ({shown_url(url)})"
+            shown = f"{what} ({quoted_url(url)})"
         else:
             data = await loop.run_in_executor(self.executor, base64_bytes, reference, what)
             shown = what

@@ -9,10 +9,10 @@ from typing import Protocol
 from ..pipeline.errors import FaceswapError
 from ..pipeline.params import FaceswapParams
 from .admission import Ticket
-from .job_runner import Outcome
-from .job_table import RESULT_TTL_S, Job
+from .job_execution import Outcome
+from .job_table import Job
 
-__all__ = ["RESULT_TTL_S", "Job", "JobStore", "StoreUnavailable"]
+__all__ = ["Job", "JobStore", "StoreUnavailable"]
 
 
 class StoreUnavailable(FaceswapError):
@@ -24,8 +24,6 @@ class StoreUnavailable(FaceswapError):
 
 
 class JobStore(Protocol):
-    owns_uploads: bool  # True: the store deletes the uploads a job read when it ends; False: the API does at submit
-
     async def start(self) -> None:
         """Connect, and queue again what a restart left unfinished."""
 
@@ -35,9 +33,9 @@ class JobStore(Protocol):
         """Raise StoreUnavailable when the store cannot be reached."""
 
     async def submit(self, params: FaceswapParams, source: bytes, target: bytes, ticket: Ticket,
-                     key_digest: str | None = None, uploads: list[str] | tuple = ()) -> Job:
-        """Store a v2 job and queue it; from then on it ends COMPLETED or FAILED. key_digest: who may
-        delete it; uploads: this server's uploads its images came from, deleted when it ends."""
+                     key_digest: str | None = None) -> Job:
+        """Store a v2 job and queue it; from then on it ends COMPLETED or FAILED, and its copies of the
+        images go. key_digest: who may delete it. The uploads its images came from are not the job's."""
 
     async def run_inline(self, params: FaceswapParams, source: bytes, target: bytes, ticket: Ticket) -> Outcome:
         """A v1 (sync) job: run it and wait for its outcome; nothing is kept."""
@@ -49,7 +47,8 @@ class JobStore(Protocol):
         """A COMPLETED job's image."""
 
     async def delete(self, request_id: str) -> bool:
-        """Forget a job, its inputs and its result now; False when there was none."""
+        """Forget a finished job and its result now; False when there is none, or it has not finished (its
+        worker gives its place back when it ends)."""
 
     async def expire(self) -> None:
         """Drop what is past its hour (where the store does not do it by itself)."""

@@ -10,12 +10,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..pipeline.options import COMPLETED, FAILED, PROCESSING, QUEUED
+from ..pipeline.job_contract import COMPLETED, FAILED, FINISHED, PROCESSING, QUEUED, RESULT_TTL_S
 from .database import Database, StorageFull
 
 log = logging.getLogger("faceswap_v3.server")
 
-RESULT_TTL_S = 3600.0
 MAX_RESULTS = 1000
 MAX_ATTEMPTS = 2
 INTERRUPTED_TWICE = ("the server stopped twice while running this job; it was not tried again "
@@ -69,15 +68,15 @@ class JobTable:
         # Failures that could not be written (a full disk): shown by get() and written by retry_unrecorded()
         self._unrecorded: dict[str, str] = {}
 
-    def add(self, params: dict, source: bytes, target: bytes, pixels: int, api_key: str | None = None,
-            assets: list[str] = ()) -> Job:
-        """assets: names of the uploads the job's inputs came from; they go when the job ends."""
+    def add(self, params: dict, source: bytes, target: bytes, pixels: int, api_key: str | None = None) -> Job:
+        """The job's own copies of its images are kept until it ends (the uploads they may have come from
+        live their own hour: assets.py)."""
         job = Job(str(uuid.uuid4()), QUEUED, params, self.clock(), pixels=pixels,
                   input_bytes=len(source) + len(target), api_key=api_key)
         self.db.execute("INSERT INTO jobs (request_id, state, created, params, source, target, pixels, input_bytes, "
-                        "api_key, assets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "api_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (job.request_id, QUEUED, job.created, json.dumps(params), source, target, pixels,
-                         job.input_bytes, api_key, json.dumps(list(assets))))
+                         job.input_bytes, api_key))
         return job
 
     def get(self, request_id: str) -> Job | None:
@@ -89,7 +88,7 @@ class JobTable:
         if row is None:
             return None
         job = self._checked(_job(row), row[1])
-        if job.state in (QUEUED, PROCESSING) and request_id in self._unrecorded:
+        if job.state not in FINISHED and request_id in self._unrecorded:
             job.state, job.error, job.finished = FAILED, self._unrecorded[request_id], self.clock()
         return job
 
@@ -140,21 +139,16 @@ class JobTable:
             self.fail(request_id, error)
 
     def delete(self, request_id: str) -> bool:
-        """Remove a finished job at once: its row, uploads and result. False when there is no such job, or
+        """Remove a finished job at once: its row and result. False when there is no such job, or
         it is still QUEUED or PROCESSING (kept until its worker is done with it and gives its ticket back;
         its inputs go when it ends)."""
         with self.db.lock:
             if self.db.one("SELECT 1 FROM jobs WHERE request_id = ? AND state NOT IN (?, ?)",
                            (request_id, QUEUED, PROCESSING)) is None:
                 return False
-            self._drop_uploads(request_id)
             gone = self.db.execute("DELETE FROM jobs WHERE request_id = ?", (request_id,)) > 0
         self._flush_deleted()
         return gone
-
-    def _drop_uploads(self, request_id: str) -> None:
-        self.db.execute("DELETE FROM assets WHERE name IN (SELECT value FROM json_each("
-                        "(SELECT assets FROM jobs WHERE request_id = ?)))", (request_id,))
 
     def _flush_deleted(self) -> None:
         """Deleted images are zeroed in the database file (secure_delete); this also empties the write-ahead
@@ -163,7 +157,6 @@ class JobTable:
 
     def _finish(self, request_id: str, state: str, **values) -> None:
         names = ", ".join(f"{k} = ?" for k in values)
-        self._drop_uploads(request_id)
         self.db.execute(f"UPDATE jobs SET state = ?, finished = ?, source = NULL, target = NULL, {names} "
                         "WHERE request_id = ?", (state, self.clock(), *values.values(), request_id))
         self._bound()

@@ -7,19 +7,18 @@ import asyncio
 import logging
 
 from ..pipeline.params import FaceswapParams
-from .admission import Admission, Ticket
+from .admission import AdmissionControl, Ticket
 from .database import StorageFull
-from .job_runner import STORAGE_FULL, JobRunner, Outcome
-from ..pipeline.options import FAILED, PROCESSING, QUEUED
+from .job_execution import Outcome
+from .job_runner import STORAGE_FULL, JobRunner
+from ..pipeline.job_contract import JOB_STATES, QUEUED
 from .job_table import Job, JobTable
 
 log = logging.getLogger("faceswap_v3.server")
 
 
 class LocalJobStore:
-    owns_uploads = True  # its job table deletes the uploads a job read when it ends
-
-    def __init__(self, jobs: JobTable, runner: JobRunner, admission: Admission) -> None:
+    def __init__(self, jobs: JobTable, runner: JobRunner, admission: AdmissionControl) -> None:
         self.jobs, self.runner, self.admission = jobs, runner, admission
 
     async def start(self) -> None:
@@ -43,14 +42,14 @@ class LocalJobStore:
         """The table is in this process: always there."""
 
     async def submit(self, params: FaceswapParams, source: bytes, target: bytes, ticket: Ticket,
-                     key_digest: str | None = None, uploads: list[str] | tuple = ()) -> Job:
-        return await asyncio.to_thread(self._enqueue, params, source, target, ticket, key_digest, list(uploads))
+                     key_digest: str | None = None) -> Job:
+        return await asyncio.to_thread(self._enqueue, params, source, target, ticket, key_digest)
 
     def _enqueue(self, params: FaceswapParams, source: bytes, target: bytes, ticket: Ticket,
-                 key_digest: str | None, uploads: list[str]) -> Job:
+                 key_digest: str | None) -> Job:
         """Store the job and queue it, in one step that a cancelled request cannot cut in two."""
         try:
-            job = self.jobs.add(params.to_mapping(), source, target, ticket.pixels, key_digest, uploads)
+            job = self.jobs.add(params.to_mapping(), source, target, ticket.pixels, key_digest)
         except BaseException:
             self.admission.release(ticket)
             raise
@@ -78,5 +77,5 @@ class LocalJobStore:
 
     async def metrics(self) -> dict:
         rows = self.jobs.db.all("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-        per_state = {state: 0 for state in (QUEUED, PROCESSING, "COMPLETED", FAILED)} | dict(rows)
+        per_state = dict.fromkeys(JOB_STATES, 0) | dict(rows)
         return {"backend": "local", "queue_depth": self.admission.jobs, "jobs": per_state, "workers": {}}

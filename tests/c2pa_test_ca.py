@@ -23,20 +23,21 @@ def _usage(**allowed):
     return x509.KeyUsage(**{name: allowed.get(name, False) for name in names})
 
 
-def write_test_signer(folder: Path) -> tuple[Path, Path]:
-    """(certificate chain PEM: signer then CA, private key PEM) in folder."""
+def write_test_signer(folder: Path, curve=None, valid_s: float = 30 * 86400) -> tuple[Path, Path]:
+    """(certificate chain PEM: signer then CA, private key PEM) in folder; curve: the signer's key's
+    (a cryptography EllipticCurve; P-256 when None); valid_s: how long from now the certificates stay valid."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(curve or ec.SECP256R1())
 
     def certificate(subject, issuer, public_key, signing_key, ca: bool):
         builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
                    .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+                   .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(seconds=valid_s))
                    .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
                    .add_extension(_usage(key_cert_sign=True, crl_sign=True) if ca else _usage(digital_signature=True),
                                   critical=True)

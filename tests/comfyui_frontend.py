@@ -167,6 +167,58 @@ class Frontend:
         return [entry["message"] for entry in self.driver.get_log("browser")
                 if entry["level"] == "SEVERE" and url_part in entry["message"]]
 
+    def severe_console_entries(self) -> list[str]:
+        """Every console error (failed requests included: a 404 is logged as one) since the last call, but the
+        page's own look-ups of internet addresses (release notes, model links), which fail on machines
+        without internet whatever is loaded."""
+        return [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"
+                and not (entry["message"].startswith("https://") and "net::ERR_NAME_NOT_RESOLVED" in entry["message"])]
+
+    def vue_nodes(self) -> bool:
+        """Whether the page draws nodes with the Vue renderer (Nodes 2.0): one DOM element per node."""
+        return self.run("return !!document.querySelector('[data-node-id]');")
+
+    def node_rects(self) -> dict[str, dict]:
+        """{node id: {"type", "title", "rect": [x, y, w, h]}} as drawn, title bar included: the Vue renderer's
+        DOM boxes (in page pixels) once every node has one, else the canvas renderer's bounding rects (in graph
+        units)."""
+        return self.run("""
+            const app = window.app, rects = {};
+            const vue = !!document.querySelector('[data-node-id]');
+            for (let tries = 0; vue && tries < 50; tries++) {
+                if (app.graph.nodes.every((n) => document.querySelector(`[data-node-id="${n.id}"]`))) break;
+                await new Promise((resolve) => setTimeout(resolve, 100));
+            }
+            await new Promise(requestAnimationFrame);
+            for (const node of app.graph.nodes) {
+                let rect = [...node.boundingRect];
+                const element = vue && document.querySelector(`[data-node-id="${node.id}"]`);
+                if (element) {
+                    const box = element.getBoundingClientRect();
+                    rect = [box.x, box.y, box.width, box.height];
+                }
+                rects[node.id] = {type: node.type, title: node.title, rect};
+            }
+            return rects;""")
+
+    def shown_characters(self, node_id: int, widget: str) -> dict:
+        """The Vue renderer's value box of a widget: its text and how many of its characters fit (all of them
+        when the box does not cut it)."""
+        return self.run("""
+            const [id, name] = args;
+            const row = document.querySelector(`[data-node-id="${id}"] [data-widget-name="${name}"]`);
+            if (!row) throw new Error(`node ${id} shows no widget ${name}`);
+            const label = row.querySelector('[data-testid="widget-layout-field-label"]');
+            const candidates = [...row.querySelectorAll("span, input")].filter(
+                (e) => !label?.contains(e) && (e.value || e.innerText || "").trim());
+            const box = candidates.find((e) => e.classList.contains("truncate")) ?? candidates[0];
+            if (!box) throw new Error(`widget ${name} of node ${id} shows no value`);
+            const text = (box.value ?? box.innerText).trim();
+            const full = box.scrollWidth, shown = box.clientWidth;
+            return {text, full, shown,
+                    characters: full <= shown ? text.length : Math.max(0, Math.floor(text.length * shown / full) - 1)};""",
+                        node_id, widget)
+
     def canvas_png(self) -> bytes:
         """The graph's canvas alone, as a PNG (no menus or side bars)."""
         from selenium.webdriver.common.by import By
@@ -190,8 +242,23 @@ def build_examples(frontend: Frontend) -> dict[str, tuple[dict, dict]]:
         result = frontend.build(describe().description())
         workflow = result["workflow"]
         workflow["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"faceswap-v3/workflows/{name}"))  # stable files
+        name_no_photo(workflow, result["output"])
         built[name] = (workflow, result["output"])
     return built
+
+
+def name_no_photo(workflow: dict, prompt: dict) -> None:
+    """Photo loaders saved with an empty `image`. The frontend saves an image widget set to "" as the input
+    folder's first file (or whatever it holds), and a placeholder name makes the page fetch a file that does
+    not exist, again and again; "" it loads as it is, fetching nothing. The image widget is the first value."""
+    from example_workflows import NO_PHOTO
+
+    for node in workflow["nodes"]:
+        if node["type"] in PHOTO_LOADERS:
+            node["widgets_values"][0] = NO_PHOTO
+    for node in prompt.values():
+        if node["class_type"] in PHOTO_LOADERS:
+            node["inputs"]["image"] = NO_PHOTO
 
 
 def point_at_test_inputs(frontend: Frontend, api_server_url: str) -> None:

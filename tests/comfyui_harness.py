@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from cluster_processes import popen
+
 REPO = Path(__file__).resolve().parents[1]
 PACK = "ComfyUI-Faceswap-V3"
 MODEL_FOLDERS = ("facedetection", "insightface", "facerestore_models")
@@ -80,7 +82,7 @@ def default_environment() -> ComfyEnv:
     """The first environment (tools/build_workflows.py builds in it); Unavailable when none is set."""
     env = environments()[0]
     if env is None:
-        raise Unavailable("COMFYUI_DIR is not set: these tests need a ComfyUI checkout (see README, 'Developers')")
+        raise Unavailable("COMFYUI_DIR is not set: these tests need a ComfyUI checkout (see docs/development.md, 'Developers')")
     return env
 
 
@@ -90,7 +92,7 @@ def require(comfy_env: ComfyEnv | None, browser: bool = False) -> ComfyEnv:
     try:
         if comfy_env is None:
             raise Unavailable("neither COMFYUI_ENVS nor COMFYUI_DIR is set: these tests need a ComfyUI checkout "
-                              "(see README, 'Developers')")
+                              "(see docs/development.md, 'Developers')")
         if not (comfy_env.folder / "main.py").is_file():
             raise Unavailable(f"{comfy_env.folder} holds no ComfyUI main.py")
         if browser:
@@ -143,7 +145,7 @@ def comfyui_server(comfy_env: ComfyEnv, base: Path, env: dict | None = None, sta
     port = free_port()
     log_path = base / "comfyui.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
+        process = popen(
             [comfy_env.python, "main.py", "--cpu", "--listen", "127.0.0.1",
              "--port", str(port), "--base-directory", str(base), "--disable-auto-launch",
              "--database-url", "sqlite:///:memory:"],
@@ -238,7 +240,7 @@ def standin_models(root: Path) -> Path:
 @contextmanager
 def faceswap_api_server(models_root: Path, api_key: str):
     """Our own Faceswap V3 API server (`python -m faceswap_v3 serve`) on loopback, for the remote node."""
-    process = subprocess.Popen(
+    process = popen(
         [sys.executable, "-m", "faceswap_v3", "serve", "--port", "0", "--models-dir", str(models_root),
          "--api-key", api_key, "--no-content-check"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "FACESWAP_V3_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})

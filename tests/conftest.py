@@ -3,6 +3,7 @@ and a loopback HTTP server. Nothing here reaches the internet: downloads are swi
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import threading
 from http.server import ThreadingHTTPServer
@@ -10,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from cluster_processes import end_started, popen
 from support import MODELS, RouteHandler
+
+# Processes the tests start (through cluster_processes.popen) never outlive the run: each dies with this
+# process (PR_SET_PDEATHSIG), and whatever still runs when the session ends, or is interrupted, is killed.
+atexit.register(end_started)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    end_started()
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +29,10 @@ def _isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     monkeypatch.delenv("FACESWAP_V3_MODELS", raising=False)
     monkeypatch.delenv("FACESWAP_V3_API_KEY", raising=False)
+    # pixel and call-count expectations were pinned on onnxruntime fp32; the runtime choice and OpenVINO's
+    # bf16 sessions have their own tests (test_runtime_choice.py, test_openvino_drift.py)
+    monkeypatch.setenv("FACESWAP_V3_RUNTIME", "onnxruntime")
+    monkeypatch.delenv("FACESWAP_V3_PRECISION", raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +136,7 @@ def start_api_server(tmp_path_factory):
             extra = (*extra, "--no-content-check")
         if "--data-dir" not in extra:
             extra = (*extra, "--data-dir", str(tmp_path_factory.mktemp("server-data")))
-        process = subprocess.Popen(
+        process = popen(
             [sys.executable, "-m", "faceswap_v3", "serve", "--port", "0", "--models-dir", str(models_root), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         processes.append(process)

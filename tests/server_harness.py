@@ -40,10 +40,7 @@ def running(server, host: str = "127.0.0.1"):
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
-        server.worker.shutdown(wait=True)
-        server.loader.shutdown(wait=True)
-        server.upload_checker.shutdown(wait=True)
-        server.database.close()
+        server.close()
 
 
 def png_bytes(width: int = 64, height: int = 48, colour=(200, 120, 40)) -> bytes:
@@ -59,10 +56,14 @@ def b64(data: bytes) -> str:
 def make_server(root, **options):
     """A FaceswapServer over the models in root, with the fast stand-in engine unless options give one."""
     from faceswap_v3.pipeline.models.store import ModelStore
-    from faceswap_v3.pipeline.models.swap_models import SwapModels
+    from faceswap_v3.pipeline.swap_models import SwapModels
     from faceswap_v3.server.app import FaceswapServer
 
+    from faceswap_v3.server.backends import backend_for
+
     options.setdefault("engine", stand_in_engine)
+    if "redis_url" in options or "data_dir" in options:
+        options["backend"] = backend_for(options.pop("redis_url", None), options.pop("data_dir", None))
     return FaceswapServer(models=SwapModels(store=ModelStore(models_root=root, allow_download=False)), **options)
 
 
@@ -75,9 +76,21 @@ def payload(**changes) -> dict:
 
 def stand_in_engine(job):
     """A fast engine: the target, re-encoded as asked (what the worker does, minus the swap)."""
-    from faceswap_v3.pipeline.images import encode_image
+    from faceswap_v3.pipeline.runtime.images import encode_image
 
     return encode_image(job.target, job.params.image_format, job.params.image_quality), []
+
+
+class Gate:
+    """An engine that waits until the test opens the gate (to hold the worker busy on purpose)."""
+
+    def __init__(self) -> None:
+        self.open, self.entered = threading.Event(), threading.Event()
+
+    def __call__(self, job):
+        self.entered.set()
+        assert self.open.wait(30)
+        return stand_in_engine(job)
 
 
 class Listener:
@@ -104,8 +117,13 @@ class Listener:
 def image_host(host: str, routes: dict):
     """A threaded HTTP server on host (a loopback address) answering routes[path] = (status, headers,
     body); body may be a callable writing to the handler (for slow answers)."""
+    with http_server(type("Handler", (RouteHandler,), {"routes": routes}), host) as base:
+        yield base
 
-    handler = type("Handler", (RouteHandler,), {"routes": routes})
+
+@contextmanager
+def http_server(handler, host: str = "127.0.0.1"):
+    """A threaded HTTP server of this request handler class on a free port of host (loopback); yields its URL."""
     server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -64,7 +64,7 @@ def restore_one_frame(rgb, faces, restore_crop, weight: float, interpolation: st
     """One frame through pipeline.restore.restore_frames, with a restorer that takes one crop at a time."""
     import numpy as np
 
-    from faceswap_v3.pipeline.restore import restore_frames
+    from faceswap_v3.pipeline.restore.restorer import restore_frames
 
     def restore_batch(crops):
         return np.stack([restore_crop(crop) for crop in crops])

@@ -55,7 +55,7 @@ def at_once(function, items: list, merger: BatchMerger) -> list:
 
 
 def test_a_torch_detectors_calls_from_jobs_at_once_merge_and_find_the_faces_a_lone_call_finds():
-    from faceswap_v3.pipeline.detectors import _build
+    from faceswap_v3.pipeline.analysis.detectors import _build
 
     path = MODELS / "detection_mobilenet0.25_Final.pth"
     cache = BatchingModelCache(max_items=4)
@@ -77,8 +77,8 @@ def test_a_torch_detectors_calls_from_jobs_at_once_merge_and_find_the_faces_a_lo
 
 def test_a_recognizer_with_a_batch_axis_merges_and_one_without_is_left_alone(tmp_path):
     import standins
-    from faceswap_v3.pipeline.detectors import _build
-    from faceswap_v3.pipeline.recognition import Recognizer
+    from faceswap_v3.pipeline.analysis.detectors import _build
+    from faceswap_v3.pipeline.analysis.recognition import Recognizer
 
     batched = standins.arcface(tmp_path / "batched" / "w600k_r50.onnx", batch="N")
     fixed = standins.arcface(tmp_path / "fixed" / "w600k_r50.onnx")
@@ -99,7 +99,7 @@ def test_a_recognizer_with_a_batch_axis_merges_and_one_without_is_left_alone(tmp
 
 
 def test_models_without_a_batch_to_merge_are_built_as_they_are(store):
-    from faceswap_v3.pipeline.detectors import _build
+    from faceswap_v3.pipeline.analysis.detectors import _build
 
     cache = BatchingModelCache(max_items=4)
     scrfd_path = MODELS / "det_500m.onnx"  # no batch axis on its outputs: one image a call
@@ -109,7 +109,7 @@ def test_models_without_a_batch_to_merge_are_built_as_they_are(store):
 
 
 def test_a_restorer_on_the_cpu_takes_one_face_a_call_so_its_calls_are_not_merged(restorer_root):
-    from faceswap_v3.pipeline.restore import Restorer
+    from faceswap_v3.pipeline.restore.restorer import Restorer
 
     path = restorer_root / "facerestore_models" / "GFPGANv1.4.pth"
     restorer = BatchingModelCache(max_items=4).get("restorer", path, "cpu", lambda: Restorer(path, "cpu"))
@@ -118,7 +118,7 @@ def test_a_restorer_on_the_cpu_takes_one_face_a_call_so_its_calls_are_not_merged
 
 @pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA device")
 def test_a_restorer_on_a_gpu_merges_up_to_its_batch(restorer_root):
-    from faceswap_v3.pipeline.restore import Restorer
+    from faceswap_v3.pipeline.restore.restorer import Restorer
 
     path = restorer_root / "facerestore_models" / "GFPGANv1.4.pth"
     restorer = BatchingModelCache(max_items=16).get("restorer", path, "cuda", lambda: Restorer(path, "cuda"))

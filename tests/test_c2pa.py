@@ -17,7 +17,6 @@ import pytest
 
 from c2pa_test_ca import write_test_signer
 from server_harness import b64
-from support import FACES
 from test_provenance import SOURCE, TARGET, TRAINED_COMPOSITE, assert_marked
 
 if os.environ.get("CI") != "true":

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from support import FACES
-from faceswap_v3.pipeline.images import decode_image, read_image_file
+from faceswap_v3.pipeline.runtime.images import decode_image, read_image_file
 
 
 def swap(models_root, *args: str) -> subprocess.CompletedProcess:

@@ -44,7 +44,7 @@ def pixels(data: bytes) -> np.ndarray:
 
 def test_a_worker_taking_four_jobs_at_once_merges_their_detector_calls_with_results_like_one_process(swap_root):
     from faceswap_v3.pipeline.models.store import ModelStore
-    from faceswap_v3.pipeline.models.swap_models import SwapModels
+    from faceswap_v3.pipeline.swap_models import SwapModels
     from support import FACES
 
     targets = same_size_targets()

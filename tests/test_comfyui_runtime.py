@@ -15,7 +15,7 @@ import pytest
 import comfyui_harness as harness
 from comfy_server import ComfyClient, WebSocketListener
 from support import FACES
-from faceswap_v3.pipeline.images import encode_image, read_image_file
+from faceswap_v3.pipeline.runtime.images import encode_image, read_image_file
 
 SWAP_NODE = "3"
 RESTORER, DETECTOR_FILE = "GFPGANv1.4.pth", "detection_mobilenet0.25_Final.pth"

@@ -17,7 +17,7 @@ import pytest
 import comfyui_harness as harness
 from support import REPO, local_change
 from faceswap_v3.nodes import NODE_CLASS_MAPPINGS
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 
 PACK = harness.PACK
 

@@ -14,7 +14,7 @@ from support import FACES
 from faceswap_v3.pipeline.content_check import ContentBlocked, ContentCheck, installed_check, load_check
 from faceswap_v3.pipeline.content_check.facefusion_nsfw import ANALYSERS, FacefusionNsfw, letterbox
 from faceswap_v3.pipeline.errors import ModelUnavailable
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 
 MARKER = np.full((300, 300, 3), (255, 0, 255), np.uint8)  # what the stand-ins flag
@@ -89,5 +89,5 @@ def test_a_huge_image_is_shrunk_before_it_is_classified(tmp_path):
     from faceswap_v3.pipeline.content_check.check import bounded
 
     huge = np.full((4100, 6000, 3), (255, 0, 255), np.uint8)
-    assert bounded(huge).shape == (1399, 2048, 3) and bounded(MARKER) is MARKER
+    assert bounded(huge, 2048).shape == (1399, 2048, 3) and bounded(MARKER, 2048) is MARKER
     assert ContentCheck(analysers(tmp_path)).verdict(huge).flagged

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import standins
+from cluster_processes import popen
 from server_harness import b64, running, stand_in_engine
 from support import FACES
 from test_server_guards import make_server, wait_finished
@@ -88,9 +89,9 @@ def test_safe_photos_pass_the_check(swap_root, check):
 
 def serve(models_root, *args: str, data_dir) -> subprocess.Popen:
     env = {**os.environ, "FACESWAP_V3_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "faceswap_v3", "serve", "--port", "0", "--models-dir",
-                             str(models_root), "--data-dir", str(data_dir), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return popen([sys.executable, "-m", "faceswap_v3", "serve", "--port", "0", "--models-dir",
+                  str(models_root), "--data-dir", str(data_dir), *args],
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def refused(models_root, tmp_path, *args: str) -> str:

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from support import FACES, face_range, manifest
-from faceswap_v3.pipeline.detectors import load_detector
-from faceswap_v3.pipeline.images import decode_image, read_image_file
+from faceswap_v3.pipeline.analysis.detectors import load_detector
+from faceswap_v3.pipeline.runtime.images import decode_image, read_image_file
 
 REAL_DETECTORS = ["retinaface_mobile0.25", "det_500m.onnx", "scrfd_2.5g_bnkps.onnx"]
 ROWS = manifest()

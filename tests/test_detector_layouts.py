@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from support import FACES, MODELS
-from faceswap_v3.pipeline.detectors import load_detector
-from faceswap_v3.pipeline.detectors.yolov5face_net import ANCHORS
+from faceswap_v3.pipeline.analysis.detectors import load_detector
+from faceswap_v3.pipeline.analysis.detectors.yolov5face_net import ANCHORS
 from faceswap_v3.pipeline.errors import ModelUnavailable
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 
 LAYOUTS = {

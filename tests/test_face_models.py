@@ -15,11 +15,11 @@ from faceswap_v3.nodes.face_model_nodes import BuildFaceModel, LoadFaceModel, Sa
 from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline import face_model
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.analysis import face_model
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"

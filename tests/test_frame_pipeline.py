@@ -11,17 +11,19 @@ import numpy as np
 import pytest
 
 from support import FACES, REPO, restore_one_frame
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.detectors import load_detector
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.analysis.detectors import load_detector
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.job import run_faceswap, source_embeddings, swap_frames
-from faceswap_v3.pipeline.analysis import FaceSet
+from faceswap_v3.pipeline.analysis.analyze import FaceSet
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.frame_pipeline import LazyFrames, RestoreQueue, read_ahead
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.read_ahead import LazyFrames, read_ahead
+from faceswap_v3.pipeline.restore.restore_queue import RestoreQueue
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.restore import restore_frames
+from faceswap_v3.pipeline.restore.restorer import restore_frames
+from faceswap_v3.pipeline.swap_plan import Progress, SwapPlan
 
 sys.path.insert(0, str(REPO / "bench"))
 from synthetic_clip import make_clip  # noqa: E402
@@ -186,15 +188,16 @@ def test_restorer_gets_the_faces_of_several_frames_in_one_call_with_the_same_res
     results, done = {}, []
     for batch_faces in (1, 5):
         batches.clear()
-        results[batch_faces] = swap_frames(clip.frames, analyses, [1, 3], embeddings, [0], models, restore,
-                                           after_frame=done.append, restore_batch=batch_faces).frames
+        plan = SwapPlan(models, embeddings, [0], [1, 3], restore=restore, restore_batch=batch_faces,
+                        progress=Progress(after_frame=done.append))
+        results[batch_faces] = swap_frames(clip.frames, analyses, plan).frames
         expected = [1] * 12 if batch_faces == 1 else [4, 4, 4]  # 6 frames x 2 faces, no frame split
         assert batches == expected
     assert done == list(range(6)) * 2
     for one_by_one, batched in zip(results[1], results[5]):
         assert np.array_equal(one_by_one, batched)
     # and it is what restoring one face at a time gives
-    swapped = swap_frames(clip.frames, analyses, [1, 3], embeddings, [0], models).frames
+    swapped = swap_frames(clip.frames, analyses, SwapPlan(models, embeddings, [0], [1, 3])).frames
     for frame, analysis, batched in zip(swapped, analyses, results[5]):
         for face in analysis.selection.picked:
             frame = restore_one_frame(frame, [face], lambda crop: 255 - crop, 1.0)

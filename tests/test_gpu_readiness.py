@@ -9,8 +9,8 @@ import pytest
 
 import standins
 from faceswap_v3.pipeline.models.store import ModelStore
-from faceswap_v3.pipeline.models.swap_models import DEFAULT_SWAPPER, SwapModels, swapper_for_device
-from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper
+from faceswap_v3.pipeline.swap_models import DEFAULT_SWAPPER, SwapModels, swapper_for_device
+from faceswap_v3.pipeline.swap.onnx_swapper import OnnxSwapper
 
 FP16 = "inswapper_128_fp16.onnx"
 
@@ -64,9 +64,9 @@ def test_on_the_cpu_the_named_swapper_loads_even_beside_an_fp16_file(tmp_path):
 
 
 def test_a_batch_of_frames_in_one_detector_call_finds_the_faces_found_one_by_one(store):
-    from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_frames, analyze_image
-    from faceswap_v3.pipeline.detectors import load_detector
-    from faceswap_v3.pipeline.images import read_image_file
+    from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_frames, analyze_image
+    from faceswap_v3.pipeline.analysis.detectors import load_detector
+    from faceswap_v3.pipeline.runtime.images import read_image_file
     from support import FACES
 
     group = read_image_file(FACES / "group_6faces_t1.jpg")

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from support import FACES
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_batch
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_batch
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.net.image_reference import load_image
-from faceswap_v3.pipeline.images import decode_image
+from faceswap_v3.pipeline.runtime.images import decode_image
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -142,7 +142,7 @@ def test_formats_outside_the_api_are_refused_before_any_decoder_runs():
 
 
 def test_base64_with_line_breaks_without_padding_or_url_safe_and_no_file_wording():
-    from faceswap_v3.pipeline.images import base64_bytes
+    from faceswap_v3.pipeline.runtime.images import base64_bytes
 
     def decode_base64_image(text, what):
         return decode_image(base64_bytes(text, what), what)

@@ -1,6 +1,6 @@
 """One home per concept, kept: pipeline/ is the engine alone (importing all of it loads no HTTP server,
-database, network client or the pack's server/, net/ and client/ homes), and the README's Layout section
-names every module where it is."""
+database, network client or the pack's server/, net/ and client/ homes), and the Layout section of
+docs/development.md names every module where it is."""
 
 from __future__ import annotations
 
@@ -36,13 +36,13 @@ def test_the_engine_imports_no_server_database_or_network_code():
     assert outside == []
 
 
-def test_the_readmes_layout_section_names_every_module():
-    readme = (REPO / "README.md").read_text()
-    layout = readme[readme.index("## Layout"):]
+def test_the_layout_section_names_every_module():
+    guide = (REPO / "docs" / "development.md").read_text()
+    layout = guide[guide.index("## Layout"):]
     layout = layout[:layout.index("\n## ", 1)] if "\n## " in layout[1:] else layout
     missing = [str(path.relative_to(REPO)) for folder in ("pipeline", "net", "server", "client", "nodes", "cli",
                                                          "tools", "bench", "web")
                for path in sorted((REPO / folder).rglob("*"))
                if path.suffix in (".py", ".js") and path.name != "__init__.py" and "__pycache__" not in path.parts
                and f"`{path.name}`" not in layout and f"`{path.relative_to(REPO / folder)}`" not in layout]
-    assert missing == [], "add these to the README's Layout section"
+    assert missing == [], "add these to the Layout section of docs/development.md"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.params import FaceswapParams
 from faceswap_v3.server.admission import Admission, ServerLimits
+from faceswap_v3.server.job_execution import JobExecution
 from faceswap_v3.server.job_runner import JobRunner
 from faceswap_v3.server.job_table import JobTable
 from faceswap_v3.server.local_store import LocalJobStore
@@ -24,7 +25,7 @@ def test_the_local_store_deletes_only_finished_jobs_and_gives_each_ticket_back_o
 
     admission = Admission(ServerLimits(max_jobs=4))
     jobs = JobTable()
-    store = LocalJobStore(jobs, JobRunner(SwapModels(), held_engine, jobs, admission), admission)
+    store = LocalJobStore(jobs, JobRunner(JobExecution(SwapModels(), held_engine), jobs, admission), admission)
     params = FaceswapParams.from_mapping({"image_format": "png"})
 
     async def scenario():

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from support import FACES
-from faceswap_v3.pipeline.images import read_image_file
-from faceswap_v3.pipeline.job import run_faceswap
+from faceswap_v3.pipeline.runtime.images import read_image_file
+from faceswap_v3.pipeline.job import run_faceswap, source_request, target_request
 from faceswap_v3.pipeline.models.store import ModelStore
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.params import FaceswapParams
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
@@ -101,13 +101,13 @@ def test_pixel_boost_calls_the_fixed_batch_swapper_once_per_tile(models, calls, 
 
 
 def _faces(models, rgb, indexes: str):
-    from faceswap_v3.pipeline.analysis import analyze_image
+    from faceswap_v3.pipeline.analysis.analyze import analyze_image
 
-    request = params(input_faces_index=indexes).target_request
+    request = target_request(params(input_faces_index=indexes))
     return analyze_image(rgb, request, models.store, models.device).selection.picked
 
 
 def _first_face(models, rgb):
-    from faceswap_v3.pipeline.analysis import analyze_image
+    from faceswap_v3.pipeline.analysis.analyze import analyze_image
 
-    return analyze_image(rgb, params().source_request, models.store, models.device).selection.picked[0]
+    return analyze_image(rgb, source_request(params()), models.store, models.device).selection.picked[0]

@@ -11,9 +11,9 @@ from pathlib import Path
 from support import FACES
 from faceswap_v3.nodes.load_face import LoadFace
 from faceswap_v3.pipeline.models import cache as model_cache
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.job import run_faceswap
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
 from faceswap_v3.pipeline.run_report import cpu_fallback_warning, run_info

@@ -12,7 +12,7 @@ from server_harness import Listener, image_host
 from support import FACES
 from faceswap_v3.nodes.load_face import LoadFace
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.face_model import face_model_path
+from faceswap_v3.pipeline.analysis.face_model import face_model_path
 
 
 @pytest.fixture(autouse=True)

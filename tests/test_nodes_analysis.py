@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from devices import onnx_provider, torch_device_pattern
+from devices import torch_device_pattern
 from support import FACES
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.load_face import LoadFace
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.onnx_session import runtime_for
+from faceswap_v3.pipeline.runtime.images import read_image_file
 
 
 @pytest.fixture(autouse=True)
@@ -59,8 +60,8 @@ def test_detect_faces_gender_filter_reports_onnxruntime_provider():
     image = frames_to_image([read_image_file(FACES / "couple_female_left_male_right.jpg")])
     faces, _, info = DetectFaces().detect(image, "det_500m.onnx", "large-small", "male", "0")
     assert faces.analyses[0].selection.picked[0].gender == "M"
-    assert f"det_500m.onnx: onnxruntime:{onnx_provider()}" in info
-    assert f"genderage: onnxruntime:{onnx_provider()}" in info
+    assert f"det_500m.onnx: {runtime_for('detect').name}" in info  # onnxruntime:cpu:fp32 or :cuda:0:fp32 here
+    assert f"genderage: {runtime_for('genderage').name}" in info
 
 
 def test_detect_faces_rejects_bad_index_and_empty_batch():

@@ -16,7 +16,7 @@ from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image
 from faceswap_v3.pipeline.errors import ModelUnavailable
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from test_nodes_swap import DETECTOR, api_values, named
 
 PORTRAIT = read_image_file(FACES / "portrait_male_damon.jpg")

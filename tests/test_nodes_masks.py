@@ -14,7 +14,7 @@ from faceswap_v3.nodes.restore_face import RestoreFace
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 NEW_WIDGETS = ["pixel_boost", "face_mask_types", "face_mask_blur", "face_mask_padding", "face_mask_regions",

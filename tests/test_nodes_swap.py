@@ -6,18 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from support import FACES, named
+from support import FACES
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.remote_swap import SegmindRemoteSwap
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline.job import run_faceswap
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
+from faceswap_v3.pipeline.runtime.onnx_session import runtime_for
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 API = {
@@ -105,9 +106,9 @@ def test_info_output_counts_faces_per_frame_names_where_models_ran_and_carries_w
                                                  **api_values()))["info"]
     lines = info.splitlines()
     assert lines[0] == "faces swapped per frame: 1, 0"
-    assert f"model {DETECTOR}: onnxruntime:CPUExecutionProvider" in lines
-    assert "model inswapper_128.onnx: onnxruntime:CPUExecutionProvider" in lines
-    assert "model w600k_r50.onnx: onnxruntime:CPUExecutionProvider" in lines
+    for model, role in ((DETECTOR, "detect"), ("inswapper_128.onnx", "swap"), ("w600k_r50.onnx", "recognize")):
+        where = runtime_for(role).name  # e.g. openvino:CPU:bf16 (pipeline/runtime/choice.py)
+        assert any(line == f"model {model}: {where}" or line.startswith(f"model {model}: {where} (") for line in lines)
     assert any(line.startswith("warning: frame 1: target has no face") for line in lines)
 
 

@@ -1,4 +1,4 @@
-"""Paste-back on the restorer's device (pipeline/paste_torch.py): the frame sent once and written back once,
+"""Paste-back on the restorer's device (pipeline/geometry/paste_torch.py): the frame sent once and written back once,
 the crops blended and pasted with torch. Here torch runs it on the CPU, the same code a GPU runs; it must
 give the frames the cv2 paste gives, but for cv2's sampling positions rounded to 1/32 pixel. Real photos,
 real detections; an identity restorer and a real-size GFPGAN with random weights (plumbing, not quality)."""
@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from support import FACES
-from faceswap_v3.pipeline.align import ffhq_matrix, warp_crop
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.face_masks import box_mask
-from faceswap_v3.pipeline.images import read_image_file
-from faceswap_v3.pipeline.paste import crop_region, mask_support, paste_crop
-from faceswap_v3.pipeline.paste_torch import frame_from_device, to_device, paste_crop_torch, paste_device
-from faceswap_v3.pipeline.restore import restore_frames
+from faceswap_v3.pipeline.geometry.align import ffhq_matrix, warp_crop
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.geometry.box_mask import box_mask
+from faceswap_v3.pipeline.runtime.images import read_image_file
+from faceswap_v3.pipeline.geometry.paste import crop_region, mask_support, paste_crop
+from faceswap_v3.pipeline.geometry.paste_torch import frame_from_device, to_device, paste_crop_torch, paste_device
+from faceswap_v3.pipeline.restore.restorer import restore_frames
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 CPU = torch.device("cpu")
@@ -98,7 +98,7 @@ def test_restore_frames_on_a_device_gives_the_cpu_paths_frames(scene, weight):
 
 def test_a_real_size_restorer_leaves_its_crops_on_its_device_for_the_paste(scene, restorer_root):
     from faceswap_v3.pipeline.models.store import ModelStore
-    from faceswap_v3.pipeline.models.swap_models import SwapModels
+    from faceswap_v3.pipeline.swap_models import SwapModels
 
     rgb, face, _ = scene
     restorer = SwapModels(store=ModelStore(models_root=restorer_root, allow_download=False)).restorer("GFPGANv1.4.pth")
@@ -119,7 +119,7 @@ def test_the_paste_moves_to_the_device_only_for_a_gpu_and_an_interpolation_grid_
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_a_gpu_a_restored_job_pastes_there_with_the_cpu_paths_frames(scene, restorer_root):
     from faceswap_v3.pipeline.models.store import ModelStore
-    from faceswap_v3.pipeline.models.swap_models import SwapModels
+    from faceswap_v3.pipeline.swap_models import SwapModels
 
     rgb, face, _ = scene
     store = ModelStore(models_root=restorer_root, allow_download=False)

@@ -15,22 +15,22 @@ from support import FACES, restore_one_frame
 from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.restore_face import RestoreFace
-from faceswap_v3.pipeline.align import ffhq_matrix, swap_matrix
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.geometry.align import ffhq_matrix, swap_matrix
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline.face import Face
-from faceswap_v3.pipeline.face_masks import box_mask
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.geometry.box_mask import box_mask
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.job import make_restore, run_faceswap
 from faceswap_v3.pipeline.models import cache as model_cache
 from faceswap_v3.pipeline.models.store import ModelStore
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.options import DEFAULTS
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.paste import paste_crop
-from faceswap_v3.pipeline.reference import ReferenceSelector
-from faceswap_v3.pipeline.selection import order_faces
-from faceswap_v3.pipeline.tracking import FOLLOWED, LOST, FaceTracker
+from faceswap_v3.pipeline.geometry.paste import paste_crop
+from faceswap_v3.pipeline.analysis.reference import ReferenceSelector
+from faceswap_v3.pipeline.analysis.selection import order_faces
+from faceswap_v3.pipeline.analysis.tracking import FOLLOWED, LOST, FaceTracker
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 
@@ -233,7 +233,7 @@ def test_degenerate_landmarks_are_a_bad_input_naming_what_to_do():
 
 
 def test_retinafaces_cached_prior_table_is_read_only():
-    from faceswap_v3.pipeline.detectors.retinaface import prior_boxes
+    from faceswap_v3.pipeline.analysis.detectors.retinaface import prior_boxes
 
     table = prior_boxes(64, 96)
     assert table is prior_boxes(64, 96) and not table.flags.writeable  # shared by every later call
@@ -242,7 +242,7 @@ def test_retinafaces_cached_prior_table_is_read_only():
 
 
 def test_a_frame_of_another_size_in_a_batch_is_a_bad_input_naming_the_fix():
-    from faceswap_v3.pipeline.frame_pipeline import LazyFrames
+    from faceswap_v3.pipeline.runtime.read_ahead import LazyFrames
 
     frames = LazyFrames(2, (4, 6, 3), lambda i: np.zeros((4, 6, 3) if i == 0 else (5, 6, 3), np.uint8))
     assert frames[0].shape == (4, 6, 3)

@@ -13,7 +13,7 @@ import pytest
 from server_harness import make_server, payload, running, stand_in_engine
 from faceswap_v3.net.url_guard import PUBLIC_ONLY, parse_url, resolve_allowed
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.options import COMPLETED, FAILED
+from faceswap_v3.pipeline.job_contract import COMPLETED, FAILED
 
 
 def wait_finished(base: str, request_id: str, timeout_s: float = 30) -> httpx.Response:

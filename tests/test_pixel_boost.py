@@ -9,17 +9,18 @@ import pytest
 
 import standins
 from support import FACES, psnr
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.face_masks import MaskOptions, box_mask
+from faceswap_v3.pipeline.swap.face_masks import MaskOptions
+from faceswap_v3.pipeline.geometry.box_mask import box_mask
 from faceswap_v3.pipeline.job import run_faceswap
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
 from faceswap_v3.pipeline.options import BOOST_SIZES
-from faceswap_v3.pipeline.pixel_boost import merge_tiles, split_tiles
-from faceswap_v3.pipeline.swap import swap_frame
+from faceswap_v3.pipeline.swap.pixel_boost import merge_tiles, split_tiles
+from faceswap_v3.pipeline.swap.frame_swap import swap_frame
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 
@@ -151,8 +152,8 @@ def test_occlusion_mask_keeps_what_the_occluder_rejects(store, swap_root):
 
 
 def test_region_mask_is_parsed_from_the_swapped_crop(store, swap_root):
-    from faceswap_v3.pipeline.align import swap_matrix, warp_crop
-    from faceswap_v3.pipeline.paste import paste_crop
+    from faceswap_v3.pipeline.geometry.align import swap_matrix, warp_crop
+    from faceswap_v3.pipeline.geometry.paste import paste_crop
 
     standins.bisenet(swap_root / "face_parsing" / "bisenet_resnet_34.onnx")
     rgb = read_image_file(FACES / "portrait_male_damon.jpg")

@@ -7,7 +7,7 @@ import base64
 import httpx
 
 from support import FACES
-from faceswap_v3.pipeline.images import decode_image
+from faceswap_v3.pipeline.runtime.images import decode_image
 
 KEY = "boost-key"
 

@@ -69,7 +69,7 @@ def test_save_image_marked_saves_like_save_image_and_adds_the_marks(tmp_path, mo
 
     from faceswap_v3.nodes.save_image_marked import SaveImageMarked
     from faceswap_v3.nodes.tensors import frames_to_image
-    from faceswap_v3.pipeline.images import read_image_file
+    from faceswap_v3.pipeline.runtime.images import read_image_file
 
     monkeypatch.chdir(tmp_path)  # outside ComfyUI the output folder is ./output
     target = read_image_file(TARGET)

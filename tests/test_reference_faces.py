@@ -19,15 +19,16 @@ from faceswap_v3.nodes.face_similarity import FaceSimilarity
 from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.swap_faces import SwapFaces
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.pipeline.face import Face
 from faceswap_v3.pipeline.job import run_faceswap
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.reference import Reference, ReferenceSelector, references_from_image, select_by_reference
+from faceswap_v3.pipeline.analysis.reference import (Reference, ReferenceSelector, references_from_image,
+                                                     select_by_reference)
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 API = dict(input_faces_index="0", source_faces_index="0", face_restore="codeformer-v0.1.0.pth",

@@ -12,12 +12,12 @@ import pytest
 from support import FACES, restore_one_frame
 from faceswap_v3.nodes.restore_face import RestoreFace
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
-from faceswap_v3.pipeline.align import ffhq_matrix
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.geometry.align import ffhq_matrix
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.options import INTERPOLATIONS
-from faceswap_v3.pipeline.face_masks import box_mask
-from faceswap_v3.pipeline.restore import RESTORE_SIZE
+from faceswap_v3.pipeline.geometry.box_mask import box_mask
+from faceswap_v3.pipeline.restore.restorer import RESTORE_SIZE
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 

@@ -11,17 +11,17 @@ import torch
 from support import FACES, psnr, restore_one_frame
 from faceswap_v3.nodes.restore_face import RestoreFace
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
-from faceswap_v3.pipeline.align import ffhq_matrix
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.geometry.align import ffhq_matrix
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput, ModelUnavailable
 from faceswap_v3.pipeline.job import run_faceswap
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.options import INTERPOLATIONS
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.face_masks import box_mask
-from faceswap_v3.pipeline.paste import crop_region, mask_support
+from faceswap_v3.pipeline.geometry.box_mask import box_mask
+from faceswap_v3.pipeline.geometry.paste import crop_region, mask_support
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 

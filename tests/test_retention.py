@@ -1,6 +1,7 @@
-"""Retention and privacy on a server with a data directory: inputs (sent inline or uploaded) are gone
-from every file once their job ends, DELETE /v2/requests/{id} removes the result and the row at once
-(only for the key that submitted the job), and a full run's log holds no image bytes."""
+"""Retention and privacy on a server with a data directory: a job's inputs (sent inline, fetched, or its
+copies of uploads) are gone from every file once it ends, DELETE /v2/requests/{id} removes the result and
+the row at once (only for the key that submitted the job), DELETE /assets/{name} an upload, and a full
+run's log holds no image bytes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import logging
 
 import httpx
 import numpy as np
-import pytest
 from PIL import Image
 
 from server_harness import b64, running
@@ -63,23 +63,27 @@ def test_inputs_go_when_the_job_ends_and_delete_removes_the_rest(swap_root, tmp_
     assert again.status_code == 404 and unknown.status_code == 404 and keyless.status_code == 401
 
 
-def test_uploaded_inputs_go_when_their_job_ends(swap_root, tmp_path):
+def test_uploads_outlive_the_jobs_that_read_them_until_delete(swap_root, tmp_path):
+    """A job's own copies of uploaded images go when it ends; the upload is the client's to reuse until its
+    hour or DELETE /assets/{name}, which takes its bytes out of every file (tests/test_upload_assets.py has
+    the hour)."""
     source, target = noise_png(3), noise_png(4)
     data_dir = tmp_path / "data"
     with running(make_server(swap_root, api_key=KEY, data_dir=data_dir)) as base:
         urls = httpx.post(f"{base}/upload-asset", headers=HEADERS, json={"data_urls": [
             "data:image/jpeg;base64," + b64(source), "data:image/jpeg;base64," + b64(target)]}).json()["file_urls"]
-        assert files_holding(data_dir, source[-200:]) != []
         job = httpx.post(f"{base}/v2/faceswap-v3", headers=HEADERS,
                          json={**body(source, target), "source_img": urls[0], "target_img": urls[1]}).json()
         assert wait_finished(base, job["request_id"], headers=HEADERS).json()["status"] == "COMPLETED"
-        sync_urls = httpx.post(f"{base}/upload-asset", headers=HEADERS, json={"data_urls": [
-            "data:image/jpeg;base64," + b64(source)]}).json()["file_urls"]
         sync = httpx.post(f"{base}/v1/faceswap-v3", headers=HEADERS, json={**body(source, target),
-                                                                            "source_img": sync_urls[0]})
+                                                                            "source_img": urls[0]})
         assert sync.status_code == 200
-        gone = [httpx.get(url, headers=HEADERS).status_code for url in (*urls, *sync_urls)]
-    assert gone == [404, 404, 404]
+        kept = [httpx.get(url, headers=HEADERS).status_code for url in urls]
+        held = files_holding(data_dir, source[-200:])
+        deleted = [httpx.delete(url, headers=HEADERS).status_code for url in urls]
+        gone = [httpx.get(url, headers=HEADERS).status_code for url in urls]
+    assert kept == [200, 200] and held == ["server.sqlite3"]  # one copy: the upload's, none of the jobs'
+    assert deleted == [200, 200] and gone == [404, 404]
     assert files_holding(data_dir, source[-200:]) == [] and files_holding(data_dir, target[-200:]) == []
 
 

@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 
 from support import FACES
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.detectors import load_detector
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.analysis.detectors import load_detector
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.options import FACE_ORDERS
-from faceswap_v3.pipeline.selection import (
-    order_faces, pair_indexes, parse_indexes, require_all, select_faces)
+from faceswap_v3.pipeline.analysis.selection import order_faces, pair_indexes, parse_indexes, require_all, select_faces
 
 
 def centre(face):

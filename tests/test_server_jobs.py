@@ -11,7 +11,7 @@ from server_harness import image_host, png_bytes
 from faceswap_v3.pipeline.errors import BadInput
 from faceswap_v3.net.http_fetch import pinned_request, fetch_bytes
 from faceswap_v3.server.database import Database, DataDirInUse
-from faceswap_v3.pipeline.options import COMPLETED, FAILED, PROCESSING, QUEUED
+from faceswap_v3.pipeline.job_contract import COMPLETED, FAILED, PROCESSING, QUEUED
 from faceswap_v3.server.job_table import INTERRUPTED_TWICE, JobTable
 from faceswap_v3.net.url_guard import ANY_ADDRESS, parse_url
 

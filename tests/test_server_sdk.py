@@ -20,9 +20,9 @@ from segmind.exceptions import SegmindError
 
 from server_harness import running, stand_in_engine
 from support import FACES
-from faceswap_v3.pipeline.images import decode_image, read_image_file
+from faceswap_v3.pipeline.runtime.images import decode_image, read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.server.app import FaceswapServer
 
 KEY = "test-key-7f3a"
@@ -92,7 +92,7 @@ def test_run_sync_returns_image_bytes(client):
 
 
 def test_run_sync_base64_returns_json(client, server_backend):
-    from faceswap_v3.pipeline.c2pa_manifest import NO_MANIFEST
+    from faceswap_v3.pipeline.provenance.c2pa_manifest import NO_MANIFEST
 
     response = client.run_sync("faceswap-v3", **payload(base64=True, image_format="png"))
     data = base64.b64decode(response.json()["image"])

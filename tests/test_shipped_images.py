@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from support import REPO
-from faceswap_v3.pipeline.detectors import load_detector
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.analysis.detectors import load_detector
+from faceswap_v3.pipeline.runtime.images import read_image_file
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 GRAPH_SCREENSHOT = "screenshot of this template's graph in ComfyUI's frontend"

@@ -40,9 +40,9 @@ def test_the_servers_worker_logs_the_scores_only_when_the_request_asks(swap_root
     import logging
 
     from support import FACES
-    from faceswap_v3.pipeline.images import read_image_file
+    from faceswap_v3.pipeline.runtime.images import read_image_file
     from faceswap_v3.pipeline.models.store import ModelStore
-    from faceswap_v3.pipeline.models.swap_models import SwapModels
+    from faceswap_v3.pipeline.swap_models import SwapModels
     from faceswap_v3.server.swap_request import JobInput, run_job
 
     models = SwapModels(store=ModelStore(models_root=swap_root, allow_download=False), swapper_file="latent_shift.onnx")

@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 
 from support import FACES, psnr
-from faceswap_v3.pipeline.align import arcface_matrix, warp_crop
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.geometry.align import arcface_matrix, warp_crop
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.errors import BadInput, ModelUnavailable
 from faceswap_v3.pipeline.job import run_faceswap
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
-from faceswap_v3.pipeline import face_masks
-from faceswap_v3.pipeline.paste import crop_region, mask_support
+from faceswap_v3.pipeline.swap import face_masks
+from faceswap_v3.pipeline.geometry.paste import crop_region, mask_support
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.swap import swap_frame
-from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper
+from faceswap_v3.pipeline.swap.frame_swap import swap_frame
+from faceswap_v3.pipeline.swap.onnx_swapper import OnnxSwapper
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 

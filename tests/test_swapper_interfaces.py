@@ -12,13 +12,13 @@ import pytest
 
 import standins
 from support import FACES
-from faceswap_v3.pipeline.align import swap_matrix, warp_crop
-from faceswap_v3.pipeline.analysis import AnalysisRequest, analyze_image
+from faceswap_v3.pipeline.geometry.align import swap_matrix, warp_crop
+from faceswap_v3.pipeline.analysis.analyze import AnalysisRequest, analyze_image
 from faceswap_v3.pipeline.errors import ModelUnavailable
-from faceswap_v3.pipeline.face_masks import REGION_IDS, Occluder, Parser
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.swap.face_masks import REGION_IDS, Occluder, Parser
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
-from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper, crops_to_input
+from faceswap_v3.pipeline.swap.onnx_swapper import OnnxSwapper, crops_to_input
 
 # FaceFusion's face_helper.WARP_TEMPLATES['arcface_128'], normalised to the crop size
 ARCFACE_128 = np.array([[0.36167656, 0.40387734], [0.63696719, 0.40235469], [0.50019687, 0.56044219],
@@ -194,7 +194,7 @@ def test_xseg_and_bisenet_masks_match_facefusions_formulas(folder, face_and_embe
 
 
 def test_swappers_are_found_in_reactors_folders(swap_root):
-    from faceswap_v3.pipeline.models.swap_models import SwapModels
+    from faceswap_v3.pipeline.swap_models import SwapModels
 
     standins.inswapper(swap_root / "reswapper" / "reswapper_256.onnx", "identity", size=256)
     models = SwapModels(store=ModelStore(models_root=swap_root, allow_download=False),
@@ -203,7 +203,7 @@ def test_swappers_are_found_in_reactors_folders(swap_root):
 
 
 def test_mask_models_are_registered_and_hyperswap_is_never_downloaded(tmp_path):
-    from faceswap_v3.pipeline.models.swap_models import SwapModels
+    from faceswap_v3.pipeline.swap_models import SwapModels
     from faceswap_v3.pipeline.models.registry import MODEL_FILES, OCCLUDER_FILES, PARSER_FILES
 
     assert {MODEL_FILES[name].folder for name in OCCLUDER_FILES + PARSER_FILES} == {"face_parsing"}

@@ -9,18 +9,18 @@ import threading
 import pytest
 
 from support import FACES
-from faceswap_v3.pipeline import threads
-from faceswap_v3.pipeline.detectors.scrfd import SCRFDDetector
+from faceswap_v3.pipeline.runtime import threads
+from faceswap_v3.pipeline.analysis.detectors.scrfd import SCRFDDetector
 from faceswap_v3.pipeline.errors import BadInput
-from faceswap_v3.pipeline.frame_pipeline import LazyFrames
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.read_ahead import LazyFrames
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.job import run_faceswap
 from faceswap_v3.pipeline.models.store import ModelStore
-from faceswap_v3.pipeline.models.swap_models import SwapModels
-from faceswap_v3.pipeline.onnx_swapper import OnnxSwapper
+from faceswap_v3.pipeline.swap_models import SwapModels
+from faceswap_v3.pipeline.swap.onnx_swapper import OnnxSwapper
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.recognition import Recognizer
-from faceswap_v3.pipeline.threads import INTER_OP_SETTING, INTRA_OP_SETTING, ThreadBudget, thread_budget
+from faceswap_v3.pipeline.analysis.recognition import Recognizer
+from faceswap_v3.pipeline.runtime.threads import INTER_OP_SETTING, INTRA_OP_SETTING, ThreadBudget, thread_budget
 
 DETECTOR = "scrfd_2.5g_bnkps.onnx"
 
@@ -91,7 +91,7 @@ def test_a_bad_setting_stops_the_model_load_naming_it(swap_store, monkeypatch):
         OnnxSwapper(swap_store.dirs("insightface")[0] / "latent_shift.onnx")
 
 
-@pytest.mark.parametrize("cores, overlapped", [(2, False), (8, True)])
+@pytest.mark.parametrize("cores, overlapped", [(2, False), (3, False), (4, True), (8, True)])
 def test_frames_are_analysed_on_a_worker_thread_only_when_the_cores_allow_it(swap_store, monkeypatch, cores,
                                                                              overlapped):
     monkeypatch.setattr(threads, "available_cores", lambda: cores)

@@ -14,15 +14,15 @@ from support import FACES, REPO, named
 from faceswap_v3.nodes.detect_faces import DetectFaces
 from faceswap_v3.nodes.all_in_one import FaceswapV3
 from faceswap_v3.nodes.tensors import frames_to_image, image_to_frames
-from faceswap_v3.pipeline.models.swap_models import SwapModels
+from faceswap_v3.pipeline.swap_models import SwapModels
 from faceswap_v3.pipeline.face import Face
 from faceswap_v3.pipeline.job import run_faceswap
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
-from faceswap_v3.pipeline.selection import select_faces
-from faceswap_v3.pipeline.tracking import (ENDED, FOLLOWED, LOST, NOT_STARTED, PICKED, REACQUIRED, FaceTracker,
-                                           TrackerSettings, box_iou)
+from faceswap_v3.pipeline.analysis.selection import select_faces
+from faceswap_v3.pipeline.analysis.tracking import (ENDED, FOLLOWED, LOST, NOT_STARTED, PICKED, REACQUIRED,
+                                                    FaceTracker, TrackerSettings, box_iou)
 
 sys.path.insert(0, str(REPO / "bench"))
 from synthetic_clip import GROUP_PHOTO_BOXES, GROWER, LEADER, make_clip  # noqa: E402

@@ -90,3 +90,25 @@ def test_checker_catches_bad_values_missing_inputs_and_dangling_links():
     assert any("detection_face_order='biggest-first' is not one of" in p for p in problems)
     assert any("target_faces links to a missing node ['99', 0]" in p for p in problems)
     assert any("required input target_image is missing" in p for p in problems)
+
+
+def test_thumbnails_are_captioned_cards_that_tell_the_templates_apart():
+    """4:3 cards (the template browser's shape), each with its caption band under the graph, and no two alike
+    at card size (the whole-canvas screenshots were six grey strips)."""
+    import numpy as np
+    from PIL import Image
+
+    from build_workflows import CAPTION_HEIGHT, CAPTIONS, THUMBNAIL_SIZE
+
+    assert sorted(CAPTIONS) == NAMES and len(set(CAPTIONS.values())) == len(NAMES)
+    cards = {}
+    for name in NAMES:
+        with Image.open(WORKFLOWS / f"{name}.jpg") as image:
+            assert image.size == THUMBNAIL_SIZE, name
+            cards[name] = np.asarray(image.convert("RGB"), dtype=np.float32)
+        band = cards[name][-CAPTION_HEIGHT:]
+        assert (np.abs(band - (24, 72, 120)) < 40).all(axis=2).mean() > 0.6, f"{name}: no caption band"
+        assert (band.min(axis=2) > 200).mean() > 0.02, f"{name}: no caption text"
+    for i, a in enumerate(NAMES):
+        for b in NAMES[i + 1:]:
+            assert np.abs(cards[a] - cards[b]).mean() > 5, f"{a} and {b} look alike"

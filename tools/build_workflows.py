@@ -26,10 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import comfyui_harness as harness  # noqa: E402
-from comfyui_frontend import Frontend, build_examples, point_at_test_inputs, run_in_frontend  # noqa: E402
-
-THUMBNAIL_WIDTH = 480
-
+from comfyui_frontend import Frontend, build_examples  # noqa: E402
 
 def dump_json(data: dict) -> str:
     return json.dumps(data, indent=2) + "\n"
@@ -51,20 +48,66 @@ def write(built: dict, folder: Path) -> None:
         (folder / "api" / f"{name}.json").write_text(dump_json(prompt))
 
 
+# What each template does, in a line under its graph: at card size the nodes' own text is too small to read.
+CAPTIONS = {
+    "1. Swap a face with one node": "two photos, one node, one result",
+    "2. Swap a face step by step": "detect (numbered faces) -> swap -> restore",
+    "3. Swap several faces": "two faces by index; women only, by gender",
+    "4. Swap faces in video frames": "one face onto a batch of frames",
+    "5. Swap with the hosted API": "the same swap on Segmind's hosted API",
+    "6. Swap inside a core ComfyUI graph": "with ComfyUI's own Image Scale and Preview",
+}
+THUMBNAIL_SIZE = (480, 360)
+CAPTION_HEIGHT = 64
+
+_GRAPH_PIXELS = """
+const app = window.app, canvas = app.canvas;
+canvas.show_info = false;  // no FPS and node counts in the picture
+canvas.min_font_size_for_lod = 0;  // widgets drawn in full at any zoom
+let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+for (const node of app.graph.nodes) {
+    const [x, y, w, h] = node.boundingRect;
+    x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x + w); y1 = Math.max(y1, y + h);
+}
+const margin = 20;
+canvas.ds.fitToBounds([x0 - margin, y0 - margin, x1 - x0 + 2 * margin, y1 - y0 + 2 * margin], {zoom: 1});
+canvas.setDirty(true, true);
+canvas.draw(true, true);
+const {scale, offset} = canvas.ds;
+const ratio = canvas.canvas.width / canvas.canvas.clientWidth;
+const box = [x0 - margin, y0 - margin, x1 + margin, y1 + margin].map(
+    (v, i) => Math.round((v + offset[i % 2]) * scale * ratio));
+return {png: canvas.canvas.toDataURL("image/png"), box};
+"""
+
+
 def write_thumbnails(frontend: Frontend, built: dict, folder: Path) -> None:
-    """Each template's thumbnail is a picture of its own graph as the frontend draws it (its stored view,
-    photo loaders empty): licence-clean, and it shows what the template does."""
+    """Each template's thumbnail is its own graph as the frontend draws it (its photo loaders empty), cut to
+    the nodes (no empty canvas, zoom toolbar or FPS text), with a caption saying what it does: licence-clean,
+    and told apart at card size."""
+    import base64
     import io
 
-    from PIL import Image
+    from PIL import Image, ImageDraw, ImageFont
 
+    width, height = THUMBNAIL_SIZE
     for name, (workflow, _) in built.items():
         frontend.load(workflow)
-        with Image.open(io.BytesIO(frontend.canvas_png())) as image:
-            image = image.convert("RGB")
-            image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH))
-            image.save(folder / f"{name}.jpg", quality=85)
-        print(f"thumbnail {name}.jpg: the graph as drawn by the frontend")
+        drawn = frontend.run(_GRAPH_PIXELS)
+        with Image.open(io.BytesIO(base64.b64decode(drawn["png"].split(",", 1)[1]))) as image:
+            graph = image.convert("RGB").crop(tuple(drawn["box"]))
+        graph.thumbnail((width, height - CAPTION_HEIGHT), Image.LANCZOS)
+        card = Image.new("RGB", THUMBNAIL_SIZE, (32, 32, 32))
+        card.paste(graph, ((width - graph.width) // 2, (height - CAPTION_HEIGHT - graph.height) // 2))
+        draw = ImageDraw.Draw(card)
+        draw.rectangle((0, height - CAPTION_HEIGHT, width, height), fill=(24, 72, 120))
+        size = 28  # the largest that fits the card's width
+        while draw.textlength(CAPTIONS[name], font=ImageFont.load_default(size=size)) > width - 24:
+            size -= 1
+        draw.text((width // 2, height - CAPTION_HEIGHT // 2), CAPTIONS[name], font=ImageFont.load_default(size=size),
+                  fill="white", anchor="mm")
+        card.save(folder / f"{name}.jpg", quality=85)
+        print(f"thumbnail {name}.jpg: the graph as drawn by the frontend, captioned")
 
 
 def main(argv: list[str] | None = None) -> int:

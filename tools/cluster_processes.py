@@ -4,6 +4,7 @@ find tools/engine_standins.py's stand-in engines by FACESWAP_V3_WORKER_ENGINE.""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -14,9 +15,55 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 TOOLS = Path(__file__).resolve().parent
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+_PR_SET_PDEATHSIG = 1
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: nothing is loaded in a forked child
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+STARTED: list[subprocess.Popen] = []  # what popen() started, for end_started()
+
+
+def dies_with_parent(then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """A preexec_fn: the child is sent SIGKILL when the thread that starts it ends (Linux), so an
+    interrupted test run or bench leaves no redis-server, server or worker behind; then() runs after."""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the parent ended before prctl: nobody will send the signal
+                os._exit(1)
+        if then is not None:
+            then()
+
+    return preexec
+
+
+def popen(args: list[str], then: Callable[[], None] | None = None, **kwargs) -> subprocess.Popen:
+    """subprocess.Popen for a helper process of the tests or benches: it dies with its parent and
+    end_started() ends it if it is still running."""
+    process = subprocess.Popen(args, preexec_fn=dies_with_parent(then), **kwargs)
+    STARTED.append(process)
+    return process
+
+
+def end_started() -> None:
+    """Kill what popen() started that still runs, by its PID (its process group when it leads one)."""
+    for process in STARTED:
+        if process.poll() is None:
+            try:
+                if os.getpgid(process.pid) == process.pid:
+                    os.killpg(process.pid, signal.SIGKILL)
+                else:
+                    os.kill(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+    STARTED.clear()
 
 
 def free_port() -> int:
@@ -26,16 +73,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def redis_server():
-    """Yields the URL of a fresh redis-server (db 0) on 127.0.0.1."""
+def redis_server(password: str | None = None):
+    """Yields the URL of a fresh redis-server (db 0) on 127.0.0.1, asking for password when one is given."""
     import redis
 
     folder = tempfile.mkdtemp(prefix="fsv3-redis-")
     port = free_port()
-    process = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", folder, "--protected-mode", "yes"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
+    process = popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--dir", folder, "--protected-mode", "yes",
+                     *(("--requirepass", password) if password else ())],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://:{password}@127.0.0.1:{port}/0" if password else f"redis://127.0.0.1:{port}/0"
     try:
         client = redis.Redis.from_url(url)
         deadline = time.monotonic() + 10
@@ -75,8 +123,8 @@ class Processes:
     def _start(self, command: list[str], env: dict, ready: str) -> tuple[subprocess.Popen, str]:
         log = self.logs / f"{len(self.started)}.log"
         with open(log, "w") as out:
-            process = subprocess.Popen([sys.executable, "-m", "faceswap_v3", *command], stdout=out,
-                                       stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            process = popen([sys.executable, "-m", "faceswap_v3", *command], stdout=out,
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.started.append(process)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -14,7 +14,7 @@ CPU_ROUNDS = int(os.environ.get("FACESWAP_V3_STANDIN_CPU_ROUNDS", "30"))
 
 
 def _blend(job) -> tuple[bytes, list[str]]:
-    from faceswap_v3.pipeline.images import encode_image
+    from faceswap_v3.pipeline.runtime.images import encode_image
 
     source_mean = job.source.reshape(-1, 3).mean(axis=0)
     out = (job.target.astype(np.float32) * 0.75 + source_mean * 0.25).round().astype(np.uint8)
@@ -39,3 +39,24 @@ def cpu_engine(job):
 
 def instant_engine(job):
     return _blend(job)
+
+
+def _slow_when_wide(job, honour_cancel: bool) -> tuple[bytes, list[str]]:
+    if job.target.shape[1] >= 100:
+        deadline = time.monotonic() + SLEEP_S
+        while time.monotonic() < deadline:
+            if honour_cancel:
+                job.raise_if_cancelled()
+            time.sleep(0.02)
+    return _blend(job)
+
+
+def cancellable_engine(job):
+    """A slow job (FACESWAP_V3_STANDIN_SLEEP_S) for a target 100 px wide or more, an instant one otherwise; the
+    slow one stops when its worker cancels it, checking every 20 ms as the real engine does between faces."""
+    return _slow_when_wide(job, honour_cancel=True)
+
+
+def stubborn_engine(job):
+    """cancellable_engine's timing, but a slow job never stops early: a model call that cannot be interrupted."""
+    return _slow_when_wide(job, honour_cancel=False)

@@ -11,16 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SOURCE_TITLE, TARGET_TITLE = "Source face: pick a photo", "Target image: pick a photo"
-# The frontend cannot save an empty image widget (it falls back to the first file in the input folder),
-# so photo loaders name no file at all: Run then says which input to set.
-NO_PHOTO = "(pick a photo)"
+# Photo loaders name no file ("": the page then fetches no preview; a placeholder name it would fetch
+# again and again): Run says which input to set. comfyui_frontend.name_no_photo writes it into the saved files
+# (the frontend saves an empty image widget as the input folder's first file).
+NO_PHOTO = ""
 PHOTO_LOADERS = {"FaceswapV3LoadFace": {"image": NO_PHOTO, "url_or_path_or_base64": ""},
                  "LoadImage": {"image": NO_PHOTO}}
 RESULT_SIZE = (300, 320)  # room for the result's preview
 PHOTO_SIZE = (300, 340)  # a photo loader with room for the picked photo's preview (the newer frontends grow
 PHOTO_ROW = 400          # the node to show it; loaders stacked PHOTO_ROW apart never cover each other)
+ALL_IN_ONE_ROW = 920  # all-in-one nodes stacked this far apart never cover each other (Vue draws them 864 high)
 PICK_PHOTOS = ("To start: in each Load Face node pick a photo in `image` (or upload one), or paste a URL, "
-               "a file path or base64 into `url_or_path_or_base64`.")
+               "a file path or base64 into `or URL/path`.")
 
 
 @dataclass
@@ -91,7 +93,8 @@ def separate_nodes() -> Example:
     w.link("restore", "image", "save", "images")
     w.node("source_preview", "PreviewImage", (680, -200), "Numbered source faces", size=(300, 270))
     w.link("source_faces", "preview", "source_preview", "images")
-    w.node("target_preview", "PreviewImage", (680, 680), "Numbered target faces", size=(300, 320))
+    # below Swap Faces as the Vue renderer draws it (taller than on the canvas)
+    w.node("target_preview", "PreviewImage", (680, 760), "Numbered target faces", size=(300, 320))
     w.link("target_faces", "preview", "target_preview", "images")
     return w
 
@@ -103,9 +106,10 @@ def multi_face() -> Example:
     source, target = _photo_pair(w)
     w.node("by_index", "FaceswapV3", (340, 0), "Two faces by index", input_faces_index="0,1",
            source_faces_index="1,0", detection_face_order="left-right")
-    w.node("by_gender", "FaceswapV3", (340, 400), "Women only, by gender", detect_gender_input="female",
+    w.node("by_gender", "FaceswapV3", (340, ALL_IN_ONE_ROW), "Women only, by gender", detect_gender_input="female",
            input_faces_index="0,1")
-    for swap, prefix, y in (("by_index", "faceswap_v3_by_index", 0), ("by_gender", "faceswap_v3_by_gender", 400)):
+    for swap, prefix, y in (("by_index", "faceswap_v3_by_index", 0),
+                            ("by_gender", "faceswap_v3_by_gender", ALL_IN_ONE_ROW)):
         w.link(source, "image", swap, "source_img")
         w.link(target, "image", swap, "target_img")
         w.node(f"save_{swap}", "FaceswapV3SaveImageMarked", (680, y), size=RESULT_SIZE, filename_prefix=prefix)
@@ -141,15 +145,15 @@ def hosted_api() -> Example:
 
 
 def with_core_nodes() -> Example:
-    w = Example("**In a bigger graph.** ComfyUI's own Load Image and Image Scale feed the swap (the target is "
-                "scaled to 1024x1024 first); the result is previewed and saved.\n\nTo start: pick a photo in the "
-                "Load Face node's `image` and in the Load Image node's `image` (or upload them).")
-    w.node("source", "FaceswapV3LoadFace", (0, 0), SOURCE_TITLE)
-    w.node("target", "LoadImage", (0, PHOTO_ROW), TARGET_TITLE)
+    # the target comes from Load Face too: core Load Image with no file picked passes ComfyUI's check (its
+    # input folder exists) and fails when run, where Load Face says at once which photo to pick
+    w = Example("**In a bigger graph.** ComfyUI's own Image Scale feeds the swap (the target is scaled to "
+                "1024x1024 first); the result is previewed with ComfyUI's Preview Image and saved.\n\n" + PICK_PHOTOS)
+    source, target = _photo_pair(w)
     w.node("scale", "ImageScale", (340, PHOTO_ROW), upscale_method="lanczos", width=1024, height=1024, crop="center")
-    w.link("target", "IMAGE", "scale", "image")
+    w.link(target, "image", "scale", "image")
     w.node("swap", "FaceswapV3", (660, 0))
-    w.link("source", "image", "swap", "source_img")
+    w.link(source, "image", "swap", "source_img")
     w.link("scale", "IMAGE", "swap", "target_img")
     w.node("preview", "PreviewImage", (1000, 0), size=RESULT_SIZE)
     w.link("swap", "image", "preview", "images")

@@ -21,6 +21,8 @@ import torch
 from comfy import model_management
 from comfy.model_patcher import ModelPatcher
 
+from ...pipeline.runtime.names import on_cpu as on_cpu_runtime
+
 log = logging.getLogger("faceswap_v3")
 T = TypeVar("T")
 # Older ComfyUI releases lack force_full_load; there a model loads whole when it fits, as ours do.
@@ -100,7 +102,7 @@ class ComfyModelCache:
             held_here = (sum(t.numel() * t.element_size() for t in tensors), f"torch {device.type}")
         else:
             device = model_management.get_torch_device()
-            on_cpu = getattr(model, "runs_on", "").endswith("CPUExecutionProvider")
+            on_cpu = on_cpu_runtime(getattr(model, "runs_on", ""))
             # what ComfyUI must keep free on the device for the session: measured, at least the file's weights
             size = 0 if on_cpu else max(held["device"], path.stat().st_size)
             held_here = (held["host"], "onnxruntime CPU") if on_cpu else (size, "onnxruntime GPU")

@@ -22,3 +22,12 @@ def gpu_present() -> bool:
     except ImportError:
         return False
     return torch.cuda.is_available()
+
+
+def runtime_warning() -> str | None:
+    """The CUDA install mismatch (torch sees CUDA, onnxruntime cannot run on it) for ComfyUI's device, with
+    the onnxruntime build that matches; None when there is none (pipeline/runtime/choice.py)."""
+    from ...pipeline.runtime.choice import cuda_mismatch_warning, warn_once
+    from ...pipeline.runtime.platform import detect_platform
+
+    return warn_once(cuda_mismatch_warning(detect_platform(model_device())))

@@ -4,6 +4,7 @@ output and temp folders, and where (and whether with metadata) saved images go."
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...pipeline.models.store import ModelStore
@@ -66,17 +67,40 @@ def input_directory() -> Path | None:
     return Path(fp.get_input_directory()) if fp is not None else None
 
 
-def comfy_image_directories() -> list[Path]:
-    """ComfyUI's input, output and temp folders (none outside ComfyUI)."""
+@dataclass(frozen=True)
+class ImageFolders:
+    """ComfyUI's input, output and temp folders: where an image widget's file may be."""
+
+    input: Path
+    output: Path
+    temp: Path
+
+    def all(self) -> list[Path]:
+        return [self.input, self.output, self.temp]
+
+    def annotated_path(self, name: str) -> Path:
+        """An image widget's value as a path, by ComfyUI's rule (folder_paths.get_annotated_filepath):
+        "a.png [output]" names output/a.png, likewise [input] and [temp]; a plain name is in input/. The
+        result may still lead outside them ("../x", symlinks): the caller checks what it opens."""
+        for suffix, folder in ((" [output]", self.output), (" [input]", self.input), (" [temp]", self.temp)):
+            if name.endswith(suffix):
+                return folder / name[:-len(suffix)]
+        return self.input / name
+
+
+def image_folders() -> ImageFolders | None:
+    """ComfyUI's image folders; None outside ComfyUI."""
     fp = _folder_paths()
     if fp is None:
-        return []
-    return [Path(fp.get_input_directory()), Path(fp.get_output_directory()), Path(fp.get_temp_directory())]
+        return None
+    return ImageFolders(Path(fp.get_input_directory()), Path(fp.get_output_directory()),
+                        Path(fp.get_temp_directory()))
 
 
-def annotated_input_path(name: str) -> Path | None:
-    fp = _folder_paths()
-    return Path(fp.get_annotated_filepath(name)) if fp is not None else None
+def comfy_image_directories() -> list[Path]:
+    """ComfyUI's input, output and temp folders (none outside ComfyUI)."""
+    found = image_folders()
+    return found.all() if found is not None else []
 
 
 def save_image_path(filename_prefix: str, width: int, height: int) -> tuple[Path, str, int, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from ...pipeline.options import COMPLETED, PROCESSING, QUEUED
+from ...pipeline.job_contract import COMPLETED, PROCESSING, QUEUED
 
 log = logging.getLogger("faceswap_v3")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import ModelUnavailable
+from ..errors import BadInput, ModelUnavailable
 from ..models.locate import find_file
 from ..models.registry import CONTENT_ANALYSER_FILES, model_file
 from ..models.store import ModelStore
@@ -19,10 +19,10 @@ HOW_TO_GET_ONE = ("install nudenet (`pip install nudenet`: its weights are AGPL-
                   "models/content_analyser/")
 
 __all__ = ["CLASSIFIERS", "CONTENT_BLOCKED", "Classifier", "ContentBlocked", "ContentCheck", "Verdict",
-           "HOW_TO_GET_ONE", "load_check", "installed_check", "facefusion_files_present"]
+           "HOW_TO_GET_ONE", "load_check", "installed_check", "count_facefusion_files"]
 
 
-def facefusion_files_present(store: ModelStore) -> int:
+def count_facefusion_files(store: ModelStore) -> int:
     """How many of FaceFusion's three analyser files are on disk."""
     return sum(bool(find_file(name, store.dirs(model_file(name).folder))) for name in CONTENT_ANALYSER_FILES)
 
@@ -41,7 +41,7 @@ def load_check(name: str, store: ModelStore) -> ContentCheck:
         from .facefusion_nsfw import ANALYSERS, FacefusionNsfw
 
         return ContentCheck(FacefusionNsfw({key: store.path(spec.file) for key, spec in ANALYSERS.items()}))
-    raise ValueError(f"unknown content classifier {name!r}; known: {', '.join(CLASSIFIERS)}")
+    raise BadInput(f"unknown content classifier {name!r}: use {' or '.join(CLASSIFIERS)}")
 
 
 def installed_check(store: ModelStore, only: str | None = None) -> ContentCheck | None:
@@ -52,9 +52,9 @@ def installed_check(store: ModelStore, only: str | None = None) -> ContentCheck 
     from .nudenet_detector import nudenet_installed
 
     if only not in (None, *CLASSIFIERS):
-        raise ValueError(f"unknown content classifier {only!r}; known: {', '.join(CLASSIFIERS)}")
+        raise BadInput(f"unknown content classifier {only!r}: use {' or '.join(CLASSIFIERS)}")
     if only in (None, "nudenet") and nudenet_installed():
         return load_check("nudenet", store)
-    if only in (None, "facefusion") and facefusion_files_present(store):
+    if only in (None, "facefusion") and count_facefusion_files(store):
         return load_check("facefusion", dataclasses.replace(store, allow_download=False))
     return None

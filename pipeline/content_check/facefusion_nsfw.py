@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelUnavailable
-from ..onnx_session import fixed_dims
-from .thresholds import FACEFUSION_THRESHOLDS, FACEFUSION_VOTES_TO_BLOCK
+from ..runtime.onnx_session import fixed_dims
+from .thresholds import FACEFUSION_THRESHOLDS, FACEFUSION_VIEW_ZOOM, FACEFUSION_VOTES_TO_BLOCK
 from .verdict import Verdict
+from .views import WHOLE, CutEdges
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,14 @@ def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 def model_input(rgb: np.ndarray, spec: AnalyserSpec) -> np.ndarray:
-    frame = letterbox(rgb, spec.size).astype(np.float32) / 255.0
-    frame = (frame - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
-    return frame.transpose(2, 0, 1)[None].astype(np.float32)
+    """[1, 3, size, size] float32: (letterboxed / 255 - mean) / std, written channel by channel (a large
+    image is judged in many windows, so this runs often)."""
+    frame = letterbox(rgb, spec.size)
+    out = np.empty((1, 3, spec.size, spec.size), np.float32)
+    for channel, (mean, std) in enumerate(zip(spec.mean, spec.std)):
+        np.multiply(frame[:, :, channel], np.float32(1.0 / (255.0 * std)), out=out[0, channel], casting="unsafe")
+        out[0, channel] -= np.float32(mean / std)
+    return out
 
 
 def score(name: str, output: np.ndarray) -> float:
@@ -61,11 +67,12 @@ def score(name: str, output: np.ndarray) -> float:
 
 class FacefusionNsfw:
     name = "facefusion nsfw_1/2/3"
+    view_size = FACEFUSION_VIEW_ZOOM * min(spec.size for spec in ANALYSERS.values())
 
     def __init__(self, paths: dict[str, Path]) -> None:
         import onnxruntime as ort
 
-        from ..onnx_session import default_providers
+        from ..runtime.onnx_session import default_providers
 
         self.sessions = {}
         for key, path in paths.items():
@@ -88,7 +95,8 @@ class FacefusionNsfw:
             found[key] = score(key, output)
         return found
 
-    def verdict(self, rgb: np.ndarray) -> Verdict:
+    def verdict(self, rgb: np.ndarray, cut: CutEdges = WHOLE) -> Verdict:
+        """Each analyser judges the view as a whole, so cut edges change nothing."""
         scores = self.scores(rgb)
         votes = [key for key, value in scores.items() if value > FACEFUSION_THRESHOLDS[key]]
         detail = ", ".join(f"{key} {value:.2f}/{FACEFUSION_THRESHOLDS[key]}" for key, value in scores.items())

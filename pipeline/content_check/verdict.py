@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import FaceswapError
+from .views import WHOLE, CutEdges
 
 CONTENT_BLOCKED = "content_blocked"
 
@@ -22,9 +23,12 @@ class Verdict:
 
 class Classifier(Protocol):
     name: str
+    # The longest side of a view it judges well: a larger image is also judged in windows of this size
+    # (views.py), each shrunk to this size first.
+    view_size: int
 
-    def verdict(self, rgb: np.ndarray) -> Verdict:
-        """Judge one RGB uint8 [H, W, 3] image."""
+    def verdict(self, rgb: np.ndarray, cut: CutEdges = WHOLE) -> Verdict:
+        """Judge one RGB uint8 [H, W, 3] image, or a window of one whose `cut` edges cut through it."""
 
 
 class ContentBlocked(FaceswapError):

@@ -26,17 +26,29 @@ def ensure_model(entry: ModelFile, dirs: list[Path], progress: Progress | None =
     if found is not None:
         return found
     looked = ", ".join(str(d) for d in dirs)
+    destination = dirs[0] / entry.name
     if not allow_download or os.environ.get(ENV_OFFLINE):
         raise ModelUnavailable(
             f"model file {entry.name} not found (looked in: {looked}); downloads are off. "
-            f"Get it from {entry.url} and put it in {dirs[0]}"
+            f"Get it from {entry.url} and {placement(entry, destination)}"
         )
-    destination = dirs[0] / entry.name
     try:
         download_model(entry, destination, progress, timeout_s)
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"{exc} (looked in: {looked})") from None
     return destination
+
+
+def placement(entry: ModelFile, destination: Path) -> str:
+    """Where a file downloaded by hand goes, under the exact name the pack looks for (which may differ from
+    the download's, as CodeFormer's does), or, for a file published inside a zip, what to extract where."""
+    download = entry.url.rsplit("/", 1)[-1]
+    if entry.archive_member:
+        size = f", {entry.archive_size / 1e6:.1f} MB" if entry.archive_size else ""
+        return (f"extract {entry.archive_member} from it ({download}{size}; its other .onnx files belong beside "
+                f"it) into {destination.parent}, so that {destination} exists")
+    renamed = f" (the download is named {download})" if download != destination.name else ""
+    return f"save it as {destination}{renamed}"
 
 
 def download_model(entry: ModelFile, destination: Path, progress: Progress | None = None,
@@ -48,7 +60,7 @@ def download_model(entry: ModelFile, destination: Path, progress: Progress | Non
     part = Path(part_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest = _stream_to(entry, out, progress, timeout_s, destination.parent)
+            digest = _stream_to(entry, out, progress, timeout_s, destination)
         _verify(entry.name, entry.url, part, digest, entry.download_sha256, entry.download_size)
         if entry.archive_member:
             _extract_archive(entry, part, destination)
@@ -58,11 +70,11 @@ def download_model(entry: ModelFile, destination: Path, progress: Progress | Non
         part.unlink(missing_ok=True)
 
 
-def _stream_to(entry: ModelFile, out, progress: Progress | None, timeout_s: float, folder: Path) -> str:
+def _stream_to(entry: ModelFile, out, progress: Progress | None, timeout_s: float, destination: Path) -> str:
     import httpx
 
     digest = hashlib.sha256()
-    manual = f"Download it by hand from {entry.url} and put it in {folder}"
+    manual = f"Download it by hand from {entry.url} and {placement(entry, destination)}"
     expected = entry.download_size
     try:
         with httpx.stream("GET", entry.url, timeout=timeout_s, follow_redirects=True) as response:

@@ -105,13 +105,29 @@ _FILES += [
 
 MODEL_FILES: dict[str, ModelFile] = {f.name: f for f in _FILES}
 
-DETECTOR_FILES = {
-    "retinaface_resnet50": "detection_Resnet50_Final.pth",
-    "retinaface_mobile0.25": "detection_mobilenet0.25_Final.pth",
-    "YOLOv5l": "yolov5l-face.pth",
-    "YOLOv5n": "yolov5n-face.pth",
-    "scrfd_10g (buffalo_l)": "models/buffalo_l/det_10g.onnx",
-}
+
+
+@dataclass(frozen=True)
+class DetectorEntry:
+    """A facedetection value and the registered file it loads. Which detector class runs the file is read
+    from the file itself (pipeline/analysis/detectors/__init__.py). api: one of the hosted API's four."""
+
+    name: str
+    file: str
+    api: bool = False
+
+
+# Adding a detector: one entry here (and its ModelFile above), plus, for a new kind of network, its class
+# in pipeline/analysis/detectors/ (a TorchDetector subclass registers itself). The facedetection option's values
+# (options.py) and the widgets' lists are made from these entries.
+DETECTORS = (
+    DetectorEntry("retinaface_resnet50", "detection_Resnet50_Final.pth", api=True),
+    DetectorEntry("retinaface_mobile0.25", "detection_mobilenet0.25_Final.pth", api=True),
+    DetectorEntry("YOLOv5l", "yolov5l-face.pth", api=True),
+    DetectorEntry("YOLOv5n", "yolov5n-face.pth", api=True),
+    DetectorEntry("scrfd_10g (buffalo_l)", "models/buffalo_l/det_10g.onnx"),
+)
+DETECTOR_FILES = {detector.name: detector.file for detector in DETECTORS}
 GENDERAGE_FILE = "models/buffalo_l/genderage.onnx"
 OCCLUDER_FILES = ("xseg_1.onnx", "xseg_2.onnx", "xseg_3.onnx")
 CONTENT_ANALYSER_FILES = ("nsfw_1.onnx", "nsfw_2.onnx", "nsfw_3.onnx")

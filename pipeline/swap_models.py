@@ -1,0 +1,95 @@
+"""SwapModels: the swap models a job needs, resolved through a ModelStore and kept by the model cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import ModelUnavailable
+from .swap.face_masks import FaceMasker, MaskOptions, Occluder, Parser
+from .swap.onnx_swapper import OnnxSwapper
+from .analysis.recognition import Recognizer
+from .restore.restorer import Restorer
+from .models.cache import model_cache
+from .models.locate import find_file
+from .models.registry import MODEL_FILES
+from .models.store import ModelStore
+
+DEFAULT_SWAPPER = "inswapper_128.onnx"
+SWAPPER_FOLDERS = ("insightface", "reswapper", "hyperswap")  # ReActor's folders, so its users' files are found
+MASK_FOLDER = "face_parsing"
+RECOGNIZER_FILE = "models/buffalo_l/w600k_r50.onnx"
+FP16_VARIANTS = {DEFAULT_SWAPPER: "inswapper_128_fp16.onnx"}  # the name ReActor distributes it under
+
+
+def swapper_for_device(name: str, onnx_on_gpu: bool, have: Callable[[str], bool]) -> str:
+    """On a GPU, the fp16 variant of the named swapper where the user has it (half the memory traffic);
+    on the CPU, where float16 runs slower, the file named."""
+    variant = FP16_VARIANTS.get(name)
+    return variant if onnx_on_gpu and variant is not None and have(variant) else name
+
+
+@dataclass
+class SwapModels:
+    """The swapper, recognizer and restorers a swap needs, kept by the active model cache
+    (once per process outside ComfyUI).
+
+    swapper / recognizer: a registered name, a name in the folder, or a path (the CLI's flags)."""
+
+    store: ModelStore = field(default_factory=ModelStore)
+    device: str | None = None
+    swapper_file: str = DEFAULT_SWAPPER
+    recognizer_file: str = RECOGNIZER_FILE
+    runs_on: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # file name -> where it ran
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the models run on a GPU (onnxruntime's CUDA provider, or a torch CUDA device)."""
+        from .runtime.devices import torch_device
+        from .runtime.onnx_session import default_providers
+
+        return default_providers()[0] == "CUDAExecutionProvider" or torch_device(self.device).type == "cuda"
+
+    def _resolve(self, name: str, folder: str | tuple[str, ...]) -> Path:
+        if Path(name).is_absolute() or Path(name).is_file():
+            if not Path(name).is_file():
+                raise ModelUnavailable(f"model file {name} not found")
+            return Path(name)
+        if name in MODEL_FILES:
+            return self.store.path(name)
+        dirs = [d for f in ((folder,) if isinstance(folder, str) else folder) for d in self.store.dirs(f)]
+        found = find_file(name, dirs)
+        if found is None:
+            looked = ", ".join(str(d) for d in dirs)
+            raise ModelUnavailable(f"model file {name} not found (looked in: {looked})")
+        return found
+
+    def _cached(self, kind: str, path: Path, build):
+        model = model_cache().get(kind, path, self.device, lambda: build(path))
+        self.runs_on[path.name] = model.runs_on
+        return model
+
+    def swapper(self) -> OnnxSwapper:
+        from .runtime.onnx_session import default_providers
+
+        dirs = [d for folder in SWAPPER_FOLDERS for d in self.store.dirs(folder)]
+        on_gpu = default_providers()[0] == "CUDAExecutionProvider"
+        name = swapper_for_device(self.swapper_file, on_gpu, lambda variant: find_file(variant, dirs) is not None)
+        return self._cached("swapper", self._resolve(name, SWAPPER_FOLDERS), OnnxSwapper)
+
+    def masker(self, options: MaskOptions) -> FaceMasker:
+        """The face masks the options ask for, with their models loaded (once per process)."""
+        occluder = parser = None
+        if "occlusion" in options.types:
+            occluder = self._cached("occluder", self._resolve(options.occluder, MASK_FOLDER), Occluder)
+        if "region" in options.types:
+            parser = self._cached("parser", self._resolve(options.parser, MASK_FOLDER), Parser)
+        return FaceMasker(options, occluder, parser)
+
+    def recognizer(self) -> Recognizer:
+        return self._cached("recognizer", self._resolve(self.recognizer_file, "insightface"), Recognizer)
+
+    def restorer(self, name: str) -> Restorer:
+        path = self._resolve(name, "facerestore_models")
+        return self._cached("restorer", path, lambda p: Restorer(p, self.device))
