@@ -278,13 +278,12 @@ class FaceswapServer:
         """200 while this process can reach its job store and its signer (if any) can sign, else 503 (for a
         load balancer's checks)."""
         await self.store.ping()
-        if self.signer is None:
-            return web.json_response({"status": "ok"})
-        signing = {"certificate_expires": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.signer.expires))}
-        problem = self.signer.problem()
+        signing = {} if self.signer is None else {"c2pa": {"certificate_expires": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.signer.expires))}}
+        problem = (self.signer.problem() if self.signer is not None else None) or await self.store.signing_problem()
         if problem is not None:
-            return web.json_response({"status": "failing", "error": problem, "c2pa": signing}, status=503)
-        return web.json_response({"status": "ok", "c2pa": signing})
+            return web.json_response({"status": "failing", "error": problem, **signing}, status=503)
+        return web.json_response({"status": "ok", **signing})
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.json_response(await self.store.metrics())

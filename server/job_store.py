@@ -55,3 +55,6 @@ class JobStore(Protocol):
 
     async def metrics(self) -> dict:
         """Queue depth, jobs per state and, for a cluster, per-worker counts."""
+
+    async def signing_problem(self) -> str | None:
+        """Why the processes that run this store's jobs cannot sign results now (None: they can, or do not sign)."""

@@ -367,6 +367,17 @@ class RedisJobStore:
                 continue
             if state is not None and state.decode("utf-8", "replace") in per_state:
                 per_state[state.decode()] += 1
+        workers = await self._workers()
+        try:
+            queued = await self.redis.zcard(QUEUE)
+        except redis.ResponseError:
+            queued = 0
+        return {"backend": "redis", "queue_depth": queued, "jobs": per_state, "workers": workers}
+
+    async def _workers(self) -> dict[str, dict[str, float]]:
+        """Each live worker's last heartbeat counts, by name (a worker whose heartbeat expired is forgotten)."""
+        import redis
+
         workers = {}
         try:
             names = await self.redis.smembers(WORKERS_KEY)
@@ -385,11 +396,17 @@ class RedisJobStore:
                 workers[shown] = counts
             else:
                 await self.redis.srem(WORKERS_KEY, name)  # its heartbeat expired: it is gone
-        try:
-            queued = await self.redis.zcard(QUEUE)
-        except redis.ResponseError:
-            queued = 0
-        return {"backend": "redis", "queue_depth": queued, "jobs": per_state, "workers": workers}
+        return workers
+
+    async def signing_problem(self) -> str | None:
+        """Why results cannot be signed now: a live worker whose C2PA certificate has expired (workers sign)."""
+        workers = await self._call(self._workers())
+        expired = sorted(name for name, counts in workers.items()
+                         if counts.get("c2pa_certificate_expires", float("inf")) <= self.clock())
+        if not expired:
+            return None
+        return (f"the C2PA signing certificate of worker(s) {', '.join(expired)} has expired, so their jobs fail; "
+                "restart them with a valid --c2pa-cert and --c2pa-key")
 
     # --- the worker's side -------------------------------------------------------------------------
     async def begin(self, request_id: str, worker: str) -> tuple[dict | None, bytes | None, bytes | None] | None:

@@ -339,3 +339,33 @@ def test_a_signing_certificate_that_expires_while_serving_turns_health_failing_a
         request_id = submit(api, body(False))
         assert final(api, request_id)["error"] == SIGNER_EXPIRED
         wait_until(lambda: any("expired on" in r.getMessage() for r in caplog.records), "the log never said so")
+
+
+def test_a_cluster_api_reports_a_worker_whose_certificate_has_expired(cluster_redis_url, swap_root):
+    """A cluster's API processes do not sign (its workers do): their /health reads the workers' heartbeats."""
+    import asyncio
+
+    import redis
+
+    from faceswap_v3.server.redis_admission import RedisAdmission
+    from faceswap_v3.server.redis_store import RedisJobStore
+
+    async def beat(name: str, expires: float) -> None:
+        store = RedisJobStore(cluster_redis_url, RedisAdmission(cluster_redis_url, ServerLimits()))
+        await store.start()
+        try:
+            await store.heartbeat(name, {"jobs": 0, "c2pa_certificate_expires": expires}, 30)
+        finally:
+            await store.close()
+
+    with running_cluster(cluster_redis_url, swap_root) as api:
+        asyncio.run(beat("signs-for-a-year", time.time() + 365 * 86400))
+        assert httpx.get(f"{api}/health", timeout=10).json() == {"status": "ok"}
+        asyncio.run(beat("signs-no-more", time.time() - 1))
+        failing = httpx.get(f"{api}/health", timeout=10)
+        assert failing.status_code == 503 and failing.json()["status"] == "failing"
+        assert "worker(s) signs-no-more has expired" in failing.json()["error"]
+        client = redis.Redis.from_url(cluster_redis_url)
+        client.delete("fsv3:worker:signs-no-more")  # its heartbeat lapses: it is gone
+        client.close()
+        assert httpx.get(f"{api}/health", timeout=10).status_code == 200

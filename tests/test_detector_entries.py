@@ -16,8 +16,8 @@ PROBE = r'''
 import json, sys
 from pathlib import Path
 import faceswap_v3
-from faceswap_v3.pipeline.detectors import detector_choices, load_detector
-from faceswap_v3.pipeline.images import read_image_file
+from faceswap_v3.pipeline.analysis.detectors import detector_choices, load_detector
+from faceswap_v3.pipeline.runtime.images import read_image_file
 from faceswap_v3.pipeline.models.store import ModelStore
 from faceswap_v3.pipeline.params import FaceswapParams
 from faceswap_v3.nodes.widgets import facedetection_widget

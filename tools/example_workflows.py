@@ -56,11 +56,11 @@ def _photo_pair(w: Example, x: int = 0) -> tuple[str, str]:
             w.node("target", "FaceswapV3LoadFace", (x, PHOTO_ROW), TARGET_TITLE))
 
 
-def _one_swap(note: str, kind: str, save_x: int, prefix: str) -> Example:
-    """Two photos -> one swapping node -> Save Image."""
+def _one_swap(note: str, kind: str, save_x: int, prefix: str, size: tuple[int, int] | None = None) -> Example:
+    """Two photos -> one swapping node (size: fixed, where the frontend's own measure of it varies) -> Save Image."""
     w = Example(note)
     source, target = _photo_pair(w)
-    w.node("swap", kind, (340, 0))
+    w.node("swap", kind, (340, 0), size=size)
     w.link(source, "image", "swap", "source_img")
     w.link(target, "image", "swap", "target_img")
     w.node("save", "FaceswapV3SaveImageMarked", (save_x, 0), size=RESULT_SIZE, filename_prefix=prefix)
@@ -141,7 +141,8 @@ def video_frames() -> Example:
 def hosted_api() -> Example:
     return _one_swap("**Segmind's hosted API.** Set SEGMIND_API_KEY in the environment ComfyUI starts from (don't "
                      "type the key into the node: workflows and PNGs would carry it). Same widgets as the local "
-                     "all-in-one node.\n\n" + PICK_PHOTOS, "FaceswapV3SegmindRemoteSwap", 710, "faceswap_v3_hosted")
+                     "all-in-one node.\n\n" + PICK_PHOTOS, "FaceswapV3SegmindRemoteSwap", 710, "faceswap_v3_hosted",
+                     size=(330, 530))  # frontend 1.27 measured it 530 or 742 high from one build to the next
 
 
 def with_core_nodes() -> Example:

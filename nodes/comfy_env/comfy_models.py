@@ -21,8 +21,6 @@ import torch
 from comfy import model_management
 from comfy.model_patcher import ModelPatcher
 
-from ...pipeline.runtime.names import on_cpu as on_cpu_runtime
-
 log = logging.getLogger("faceswap_v3")
 T = TypeVar("T")
 # Older ComfyUI releases lack force_full_load; there a model loads whole when it fits, as ours do.
@@ -101,6 +99,8 @@ class ComfyModelCache:
             tensors = [*module.parameters(), *module.buffers()]
             held_here = (sum(t.numel() * t.element_size() for t in tensors), f"torch {device.type}")
         else:
+            from ...pipeline.runtime.names import on_cpu as on_cpu_runtime  # here: tests load this file alone
+
             device = model_management.get_torch_device()
             on_cpu = on_cpu_runtime(getattr(model, "runs_on", ""))
             # what ComfyUI must keep free on the device for the session: measured, at least the file's weights

@@ -27,7 +27,7 @@ def pack_version() -> str:
     except PackageNotFoundError:  # a ComfyUI custom_nodes checkout is not pip-installed: read pyproject
         import tomllib
 
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
         return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
 
 
