@@ -23,6 +23,13 @@ PHOTO_ROW = 400          # the node to show it; loaders stacked PHOTO_ROW apart 
 ALL_IN_ONE_ROW = 920  # all-in-one nodes stacked this far apart never cover each other (Vue draws them 864 high)
 PICK_PHOTOS = ("To start: in each Load Face node pick a photo in `image` (or upload one), or paste a URL, "
                "a file path or base64 into `or URL/path`.")
+# What frontend 1.27 measures these nodes at, written down: mid-load it sometimes measures a node 212 px
+# taller (its widgets' input slots counted), and a template must be built the same every time. Measure
+# again (leave a kind out, build, read its size) when a node's widgets change.
+MEASURED_SIZES = {"FaceswapV3": (300.427734375, 686), "FaceswapV3DetectFaces": (280.4097595214844, 242),
+                  "FaceswapV3SwapFaces": (285.75, 398), "FaceswapV3RestoreFace": (281.9683532714844, 194),
+                  "FaceswapV3SegmindRemoteSwap": (330, 530), "ImageBatch": (140, 46), "ImageScale": (270, 130),
+                  "PreviewImage": (300, 320)}
 
 
 @dataclass
@@ -38,7 +45,7 @@ class Example:
     def node(self, key: str, kind: str, pos: tuple[int, int], title: str | None = None,
              size: tuple[int, int] | None = None, **widgets) -> str:
         widgets = {**PHOTO_LOADERS.get(kind, {}), **widgets}
-        size = size or (PHOTO_SIZE if kind in PHOTO_LOADERS else None)
+        size = size or (PHOTO_SIZE if kind in PHOTO_LOADERS else MEASURED_SIZES.get(kind))
         self.nodes.append({"key": key, "type": kind, "pos": list(pos), "title": title,
                            "size": list(size) if size else None, "widgets": widgets})
         return key
@@ -56,11 +63,11 @@ def _photo_pair(w: Example, x: int = 0) -> tuple[str, str]:
             w.node("target", "FaceswapV3LoadFace", (x, PHOTO_ROW), TARGET_TITLE))
 
 
-def _one_swap(note: str, kind: str, save_x: int, prefix: str, size: tuple[int, int] | None = None) -> Example:
-    """Two photos -> one swapping node (size: fixed, where the frontend's own measure of it varies) -> Save Image."""
+def _one_swap(note: str, kind: str, save_x: int, prefix: str) -> Example:
+    """Two photos -> one swapping node -> Save Image."""
     w = Example(note)
     source, target = _photo_pair(w)
-    w.node("swap", kind, (340, 0), size=size)
+    w.node("swap", kind, (340, 0))
     w.link(source, "image", "swap", "source_img")
     w.link(target, "image", "swap", "target_img")
     w.node("save", "FaceswapV3SaveImageMarked", (save_x, 0), size=RESULT_SIZE, filename_prefix=prefix)
@@ -141,8 +148,7 @@ def video_frames() -> Example:
 def hosted_api() -> Example:
     return _one_swap("**Segmind's hosted API.** Set SEGMIND_API_KEY in the environment ComfyUI starts from (don't "
                      "type the key into the node: workflows and PNGs would carry it). Same widgets as the local "
-                     "all-in-one node.\n\n" + PICK_PHOTOS, "FaceswapV3SegmindRemoteSwap", 710, "faceswap_v3_hosted",
-                     size=(330, 530))  # frontend 1.27 measured it 530 or 742 high from one build to the next
+                     "all-in-one node.\n\n" + PICK_PHOTOS, "FaceswapV3SegmindRemoteSwap", 710, "faceswap_v3_hosted")
 
 
 def with_core_nodes() -> Example:
