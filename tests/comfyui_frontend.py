@@ -47,6 +47,8 @@ for (const [fromKey, output, toKey, input] of description.links) {
     if (slotIn < 0) throw new Error(`${to.type} has no input ${input}`);
     if (!from.connect(slotOut, to, slotIn)) throw new Error(`cannot link ${from.type}.${output} -> ${to.type}.${input}`);
 }
+// a link may make frontend 1.27 measure its node again (sometimes 212 px taller, mid-load): sizes go last
+for (const spec of description.nodes) if (spec.size) made[spec.key].size = [...spec.size];
 """
 
 _FIT_VIEW = """

@@ -68,11 +68,21 @@ def test_shipped_files_are_what_the_real_frontend_builds_and_converts(comfy):
     for name, (workflow, prompt) in built.items():
         shipped_prompt = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
         if builds_here:
-            assert load(name) == workflow, f"{name}.json is stale: run tools/build_workflows.py"
+            assert without_measures(load(name)) == without_measures(workflow), (
+                f"{name}.json is stale: run tools/build_workflows.py")
             assert shipped_prompt == prompt, f"api/{name}.json is stale"
         else:  # untitled nodes' _meta titles are the core's display names, which newer cores change
             assert graph_of(load(name)) == graph_of(workflow), f"{name}.json: another graph in this frontend"
             assert inputs_of(shipped_prompt) == inputs_of(prompt), f"api/{name}.json: another prompt here"
+
+
+def without_measures(workflow: dict) -> dict:
+    """A saved workflow less what frontend 1.27 measures while the page loads: each node's size (a node was
+    sometimes measured 212 px taller from one run to the next) and the view fitted around them. Whether
+    the nodes overlap is test_no_node_of_a_template_covers_another's."""
+    kept = {**workflow, "nodes": [{k: v for k, v in node.items() if k != "size"} for node in workflow["nodes"]]}
+    kept["extra"] = {k: v for k, v in workflow.get("extra", {}).items() if k != "ds"}
+    return kept
 
 
 def check_result(name: str, images: list[np.ndarray]) -> None:
