@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from ..pipeline.analysis.analyze import analysis_models
 from ..pipeline.errors import BadInput
 from ..pipeline.job import run_faceswap, target_request
-from ..pipeline.swap_models import SwapModels
+from ..pipeline.models.store import NeededModel
+from ..pipeline.restore.restorer import restores
+from ..pipeline.swap_models import SwapModels, mask_models, restorer_model
 from ..pipeline.params import FaceswapParams
 from ..pipeline.options import DEFAULTS
 from ..pipeline.analysis.reference import reference_selector
 from . import content_gate
 from .comfy_env import device, folders
 from .face_model_nodes import FACE_MODEL
+from .missing_models import NodeInputs, reports_missing_models
+from .prompt_links import output_unread
 from .tensors import image_to_frames, image_to_lazy_frames, mask_to_array
 from .widgets import (BASE64, FACE_SELECTOR, IMAGE_FORMAT, IMAGE_QUALITY, INTERPOLATION, LOCAL_IMAGE_FORMAT,
                       LOCAL_IMAGE_QUALITY, MASK, MASK_WIDGET_NAMES, MEASURE_SIMILARITY, ORDER, PIXEL_BOOST,
@@ -88,16 +93,36 @@ class FaceswapV3:
                 "content_check": CONTENT_CHECK,
                 **output_encoding_widgets(),
             },
+            "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"},  # is the mask output read (prompt_links)
         }
         inputs["optional"].update(added_option_widgets({**inputs["required"], **inputs["optional"]},
                                                        left_out=("base64",)))  # nothing is encoded here
         return inputs
 
+    @classmethod
+    def model_files(cls, inputs: NodeInputs) -> list[NeededModel]:
+        """The model files a run loads: the detector (and gender model) for the target and, without a face
+        model, the source; the recognizer for the source, reference mode or similarity; the swapper, the masks'
+        models, the restorer unless the weight is 0, the content check's."""
+        models, detector = SwapModels(), inputs.option("facedetection")
+        from_image = not inputs.connected("source_face_model")
+        files = analysis_models(detector, inputs.option("detect_gender_input"))
+        if from_image:
+            files += analysis_models(detector, inputs.option("detect_gender_source"))
+        if from_image or inputs.option("face_selector") == "reference" or inputs.option("measure_similarity"):
+            files.append(models.recognizer_model())
+        masks = mask_options({name: inputs.option(name) for name in MASK_WIDGET_NAMES})
+        files += [models.swapper_model(), *mask_models(masks).values()]
+        if restores(inputs.option("face_restore_weight")):
+            files.append(restorer_model(inputs.option("face_restore")))
+        return files + content_gate.check_models(inputs.option("content_check"))
+
+    @reports_missing_models
     def swap(self, source_img=None, target_img=None, source_face_model=None, reference_image=None,
              reference_face_model=None, face_selector=DEFAULTS["face_selector"],
              reference_distance=DEFAULTS["reference_distance"],
              track_faces=DEFAULTS["track_faces"], mask=None, base64=None, content_check=DEFAULTS["content_check"],
-             **api):
+             prompt=None, unique_id=None, **api):
         # base64 (a widget before this version) may still come from old API-format workflows: ignored,
         # since a local node produces no bytes to encode.
         masks = mask_options({name: api.pop(name) for name in MASK_WIDGET_NAMES if name in api})
@@ -115,9 +140,12 @@ class FaceswapV3:
                                        image_to_frames(reference_image)[0] if reference_image is not None else None,
                                        reference_face_model, target_request(params), models)
 
+        paste_masks = not output_unread(prompt, unique_id, "mask")
+
         def swap(frames, kept, frame_mask, after_frame, on_step):
             return run_faceswap(sources[0], frames, params, models, after_frame, on_step,
                                 source_model=source_face_model, reference=reference, masks=masks,
-                                mask=frame_mask, track_faces=track_faces)
+                                mask=frame_mask, track_faces=track_faces, paste_masks=paste_masks)
 
-        return content_gate.checked_swap(content_check, sources[0], targets, target_img, mask_to_array(mask), swap)
+        return content_gate.checked_swap(content_check, sources[0], targets, target_img, mask_to_array(mask), swap,
+                                         paste_masks)

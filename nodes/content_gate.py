@@ -15,12 +15,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..pipeline.content_check import CLASSIFIERS, HOW_TO_GET_ONE, ContentCheck, installed_check
+from ..pipeline.content_check import (CLASSIFIERS, HOW_TO_GET_ONE, ContentCheck, classifier_models,
+                                      installed_check, installed_choice)
 from ..pipeline.errors import BadInput
+from ..pipeline.models.store import NeededModel
 from ..pipeline.runtime.read_ahead import LazyFrames
 from ..pipeline.job import FaceswapResult
 from .comfy_env import folders, progress, run_report
-from .tensors import arrays_to_mask, frames_to_image
+from .tensors import arrays_to_mask, frames_to_image, unread_mask
 
 log = logging.getLogger("faceswap_v3")
 ENV_CLASSIFIER = "FACESWAP_V3_CONTENT_CLASSIFIER"  # nudenet or facefusion: use only that one
@@ -61,6 +63,18 @@ def node_check(setting: str) -> ContentCheck | None:
         return _loaded[key]
 
 
+def check_models(setting: str) -> list[NeededModel]:
+    """The model files node_check loads for the setting (the installed classifier's; never downloaded)."""
+    if setting == "off":
+        return []
+    try:
+        only = classifier_setting()
+    except BadInput:  # node_check says so when the node runs
+        return []
+    choice = installed_choice(folders.model_store(), only)
+    return [dataclasses.replace(need, downloaded_on_use=False) for need in classifier_models(choice)]
+
+
 def blocked_targets(check: ContentCheck, source: np.ndarray | None, targets) -> dict[int, str]:
     """Frame index -> why it is blocked: every frame when the source is flagged, else each flagged frame."""
     if source is not None:
@@ -85,10 +99,11 @@ def blocked_results(check: ContentCheck, result: FaceswapResult, skip: dict[int,
     return found
 
 
-def unswapped(targets) -> FaceswapResult:
-    """What a run gives when every frame is blocked: the frames as they are, nothing swapped."""
+def unswapped(targets, paste_masks: bool = True) -> FaceswapResult:
+    """What a run gives when every frame is blocked: the frames as they are, nothing swapped (zero masks,
+    none when paste_masks is False)."""
     frames = [targets[i] for i in range(len(targets))]
-    return FaceswapResult(frames, masks=[np.zeros(f.shape[:2], np.float32) for f in frames],
+    return FaceswapResult(frames, masks=[np.zeros(f.shape[:2], np.float32) for f in frames] if paste_masks else [],
                           face_similarities=[[] for _ in frames], faces_swapped=[0] * len(frames))
 
 
@@ -132,7 +147,8 @@ def _merged(targets, kept: list[int], swapped: FaceswapResult) -> FaceswapResult
         frames, warnings=_renumbered(swapped.warnings, kept, count),
         face_similarities=[swapped.face_similarities[at[i]] if i in at else [] for i in range(count)]
         if swapped.face_similarities else [],
-        masks=[swapped.masks[at[i]] if i in at else np.zeros(frames[i].shape[:2], np.float32) for i in range(count)],
+        masks=[swapped.masks[at[i]] if i in at else np.zeros(frames[i].shape[:2], np.float32) for i in range(count)]
+        if swapped.masks else [],
         tracks=_renumbered(swapped.tracks, kept, count),
         faces_swapped=[swapped.faces_swapped[at[i]] if i in at else 0 for i in range(count)],
         runs_on=swapped.runs_on)
@@ -152,7 +168,8 @@ def pass_through(image, target_image, result: FaceswapResult, blocked: dict[int,
 
     for i, why in sorted(blocked.items()):
         image[i] = target_image[i].to(device=image.device, dtype=torch.float32)
-        result.masks[i] = np.zeros_like(result.masks[i])
+        if i < len(result.masks):  # empty when the mask output is not built
+            result.masks[i] = np.zeros_like(result.masks[i])
         if i < len(result.face_similarities):  # empty when measure_similarity is off
             result.face_similarities[i] = []
         result.faces_swapped[i] = 0
@@ -166,9 +183,10 @@ def with_check_note(info: str, setting: str, check: ContentCheck | None) -> str:
 
 
 def checked_swap(setting: str, source: np.ndarray | None, targets: Sequence[np.ndarray], target_image,
-                 mask: np.ndarray | None, swap: Swap) -> tuple:
+                 mask: np.ndarray | None, swap: Swap, paste_masks: bool = True) -> tuple:
     """A swapping node's outputs (image, info, mask, face_similarity) for target_image, whose frames are
-    targets: the frames the check lets through are swapped by swap(), the others never reach it."""
+    targets: the frames the check lets through are swapped by swap(), the others never reach it.
+    paste_masks False (swap() keeps no masks): the mask output is tensors.unread_mask, all zeros."""
     check = node_check(setting)
     blocked = blocked_targets(check, source, targets) if check else {}
     kept = [i for i in range(len(targets)) if i not in blocked]
@@ -180,9 +198,10 @@ def checked_swap(setting: str, source: np.ndarray | None, targets: Sequence[np.n
                        _on_kept(after_frame, kept), _on_kept(on_step, kept))
         result = _merged(targets, kept, swapped)
     else:  # nothing may be swapped: no swap runs
-        result = unswapped(targets)
+        result = unswapped(targets, paste_masks)
     if check and kept:
         blocked.update(blocked_results(check, result, blocked))
     image = pass_through(frames_to_image(result.frames, release=True), target_image, result, blocked)
     info = with_check_note(run_report.report_run(result), setting, check)
-    return image, info, arrays_to_mask(result.masks, release=True), result.similarity_per_frame
+    masks = arrays_to_mask(result.masks, release=True) if paste_masks else unread_mask(*image.shape[:3])
+    return image, info, masks, result.similarity_per_frame

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from ..pipeline.analysis.analyze import AnalysisRequest, FaceSet, analyze_batch, track_analyses
+from ..pipeline.analysis.analyze import (AnalysisRequest, FaceSet, analysis_models, analyze_batch,
+                                        track_analyses)
 from ..pipeline.errors import BadInput
+from ..pipeline.models.store import NeededModel
 from ..pipeline.swap_models import SwapModels
 from ..pipeline.analysis.preview import draw_faces
 from ..pipeline.options import DEFAULTS
@@ -15,6 +17,7 @@ from ..pipeline.analysis.tracking import describe_tracks
 from .comfy_env import device, folders, progress, toasts
 from .comfy_env.memory import held_models
 from .face_model_nodes import FACE_MODEL
+from .missing_models import NodeInputs, reports_missing_models
 from .prompt_links import SWAP_FACES, consumers
 from .tensors import frames_to_image, image_to_frames
 from .widgets import (FACE_SELECTOR, FRAMES, ORDER, REFERENCE_DISTANCE, TRACK_FACES, facedetection_widget, gender_widget,
@@ -61,6 +64,15 @@ class DetectFaces:
             "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"},
         }
 
+    @classmethod
+    def model_files(cls, inputs: NodeInputs) -> list[NeededModel]:
+        """The model files a run loads: the detector (and gender model), the recognizer in reference mode."""
+        files = analysis_models(inputs.option("facedetection"), inputs.value("detect_gender", "no"))
+        if inputs.option("face_selector") == "reference":
+            files.append(SwapModels().recognizer_model())
+        return files
+
+    @reports_missing_models
     def detect(self, image, facedetection, detection_face_order, detect_gender, faces_index,
                face_selector=DEFAULTS["face_selector"], reference_distance=DEFAULTS["reference_distance"],
                reference_image=None, reference_face_model=None, track_faces=DEFAULTS["track_faces"], prompt=None,

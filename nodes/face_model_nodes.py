@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from ..pipeline.analysis.analyze import AnalysisRequest
+from ..pipeline.analysis.analyze import AnalysisRequest, analysis_models
 from ..pipeline.errors import BadInput
+from ..pipeline.models.store import NeededModel
 from ..pipeline.swap_models import SwapModels
 from ..pipeline.analysis.face_model import (FACE_MODELS_FOLDER, FaceModel, build_face_model, collect_faces,
                                             face_model_path, load_face_model, save_face_model)
 from ..pipeline.models.locate import find_file
 from .comfy_env import device, folders, progress
+from .missing_models import NodeInputs, reports_missing_models
 from .tensors import image_to_frames
 from .widgets import COMPUTE_METHOD, ORDER, facedetection_widget, gender_widget, index_widget
 
@@ -46,8 +48,20 @@ class BuildFaceModel:
                 "compute_method": COMPUTE_METHOD,
             },
             "optional": {**{name: photo for name in PHOTO_INPUTS}, **{name: model for name in MODEL_INPUTS}},
+            "hidden": {"prompt": "PROMPT"},  # the workflow, for the missing-models report
         }
 
+    @classmethod
+    def model_files(cls, inputs: NodeInputs) -> list[NeededModel]:
+        """The model files a run loads: the recognizer, and for photos the detector and the gender model (a
+        face model records gender and age)."""
+        files = [SwapModels().recognizer_model()]
+        if any(inputs.connected(name) for name in PHOTO_INPUTS):
+            files += analysis_models(inputs.option("facedetection"), inputs.value("detect_gender", "no"),
+                                     with_gender=True)
+        return files
+
+    @reports_missing_models
     def build(self, facedetection, detection_face_order, detect_gender, faces_index, compute_method, **inputs):
         photos = [(name, image_to_frames(inputs[name])) for name in PHOTO_INPUTS if inputs.get(name) is not None]
         models_in = [inputs[name] for name in MODEL_INPUTS if inputs.get(name) is not None]

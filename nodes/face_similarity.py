@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from ..pipeline.analysis.analyze import AnalysisRequest, FaceSet, analyze_image
+from ..pipeline.analysis.analyze import AnalysisRequest, FaceSet, analysis_models, analyze_image
 from ..pipeline.errors import BadInput
+from ..pipeline.models.store import NeededModel
 from ..pipeline.job import source_embeddings
 from ..pipeline.swap_models import SwapModels
 from ..pipeline.analysis.similarity import cosine_similarity
 from .comfy_env import device, folders
 from .face_model_nodes import FACE_MODEL
+from .missing_models import NodeInputs, reports_missing_models
 from .tensors import image_to_frames
 from .widgets import ORDER, facedetection_widget
 
@@ -44,8 +46,15 @@ class FaceSimilarity:
                 # optional only so that it is listed under image_a (required inputs come first); compare needs it
                 "image_b": ("IMAGE", {"tooltip": "The image (or frames) to compare with the reference face."}),
             },
+            "hidden": {"prompt": "PROMPT"},  # the workflow, for the missing-models report
         }
 
+    @classmethod
+    def model_files(cls, inputs: NodeInputs) -> list[NeededModel]:
+        """The model files a run loads: the detector and the recognizer."""
+        return [*analysis_models(inputs.option("facedetection")), SwapModels().recognizer_model()]
+
+    @reports_missing_models
     def compare(self, facedetection, detection_face_order, face_index_a, face_index_b, image_a=None,
                 face_model_a=None, image_b=None):
         if image_b is None:

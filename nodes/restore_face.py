@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 
-from ..pipeline.analysis.analyze import AnalysisRequest, FaceSet, analyze_image
+from ..pipeline.analysis.analyze import AnalysisRequest, FaceSet, analysis_models, analyze_image
 from ..pipeline.errors import BadInput
-from ..pipeline.swap_models import SwapModels
+from ..pipeline.models.store import NeededModel
+from ..pipeline.swap_models import SwapModels, restorer_model
 from ..pipeline.geometry.paste import frame_masks
-from ..pipeline.restore.restorer import restore_call, restore_frames
+from ..pipeline.restore.restorer import restore_call, restore_frames, restores
 from .comfy_env import device, folders, progress
 from .detect_faces import FACES
+from .missing_models import NodeInputs, reports_missing_models
 from .tensors import frames_to_image, image_to_frames, mask_to_array
 from .widgets import MASK, FIDELITY, FRAMES, INTERPOLATION, RESTORE_WEIGHT, face_restore_widget, facedetection_widget
 
@@ -40,14 +42,25 @@ class RestoreFace:
                                              "instead of every face the detector finds."}),
                 "mask": MASK,
             },
+            "hidden": {"prompt": "PROMPT"},  # the workflow, for the missing-models report
         }
 
+    @classmethod
+    def model_files(cls, inputs: NodeInputs) -> list[NeededModel]:
+        """The model files a run loads: none at weight 0; else the restorer, and the detector unless faces are
+        given."""
+        if not restores(inputs.option("face_restore_weight")):
+            return []
+        files = [restorer_model(inputs.option("face_restore"))]
+        return files if inputs.connected("faces") else files + analysis_models(inputs.option("facedetection"))
+
+    @reports_missing_models
     def restore(self, image, face_restore, face_restore_weight, codeformer_fidelity, interpolation, facedetection,
                 faces: FaceSet | None = None, mask=None):
         frames = image_to_frames(image)
         if not frames:
             raise BadInput("the image batch is empty: no frame to restore")
-        if face_restore_weight == 0:
+        if not restores(face_restore_weight):
             return (image,)
         keeps = frame_masks(mask_to_array(mask), len(frames), frames[0].shape) if mask is not None else None
         if faces is not None and len(faces.analyses) != len(frames):

@@ -21,7 +21,7 @@ def _frame_to_uint8(frame) -> np.ndarray:
 
         if frame.shape[-1] == 1:
             frame = frame.expand(*frame.shape[:-1], 3)
-        return (frame[..., :3].to(torch.float32) * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+        return frame[..., :3].to(torch.float32).mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
     if frame.shape[-1] == 1:
         frame = np.repeat(frame, 3, axis=-1)
     return np.clip(frame[..., :3].astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -79,3 +79,11 @@ def arrays_to_mask(masks: list[np.ndarray], release: bool = False):
         if release:
             masks[i] = None
     return out
+
+
+def unread_mask(count: int, height: int, width: int):
+    """A MASK [count, height, width] of zeros for an output nothing reads: one zero expanded to the batch
+    (every stride 0), so it costs 4 bytes, not a float32 frame per frame."""
+    import torch
+
+    return torch.zeros((1, 1, 1), dtype=torch.float32).expand(count, height, width)

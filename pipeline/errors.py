@@ -31,3 +31,14 @@ class BadSetting(FaceswapError):
 
 class ModelUnavailable(FaceswapError):
     """A model file is missing, could not be downloaded, or is not what it should be."""
+
+
+class ModelMissing(ModelUnavailable):
+    """A model file is not on this machine: downloads are off, its download failed, or it is a file this pack
+    never downloads. name: the file as looked for; folders: the models sub-folders looked in; download_failed:
+    a download was tried and failed (so others are likely to fail too)."""
+
+    def __init__(self, message: str, name: str = "", folders: tuple[str, ...] = (),
+                 download_failed: bool = False) -> None:
+        super().__init__(message)
+        self.name, self.folders, self.download_failed = name, tuple(folders), download_failed

@@ -21,7 +21,7 @@ from .params import FaceswapParams
 from .geometry.paste import frame_masks
 from .swap.pixel_boost import check_boost, parse_pixel_boost
 from .analysis.reference import ReferenceSelector
-from .restore.restorer import restore_call, restore_frames
+from .restore.restorer import restore_call, restore_frames, restores
 from .analysis.selection import missing_faces_reason, pair_indexes, require_all
 from .analysis.similarity import cosine_similarity, frame_similarity
 from .swap.frame_swap import SwapOptions, swap_frame
@@ -40,7 +40,8 @@ class FaceswapResult:
     # per frame, the ArcFace cosine between each swapped face (as output) and its source identity;
     # empty when measure_similarity was off
     face_similarities: list[list[float]] = field(default_factory=list)
-    masks: list[np.ndarray] = field(default_factory=list)  # per frame: float32 (H, W), the union of paste weights
+    # per frame: float32 (H, W), the union of paste weights; empty when the plan keeps no masks
+    masks: list[np.ndarray] = field(default_factory=list)
     tracks: list[str] = field(default_factory=list)  # with track_faces: per frame, which face each track swapped
     faces_swapped: list[int] = field(default_factory=list)  # per frame
     runs_on: list[str] = field(default_factory=list)  # "model: where it ran", e.g. "GFPGANv1.4.pth: torch:cuda:0"
@@ -147,11 +148,12 @@ def swap_frames(frames: Sequence[np.ndarray], analyses: Iterable[Analysis], plan
             result.warnings.append(message)
             log.warning(message)
         keep = keeps[i] if keeps else None
-        coverage = np.zeros(rgb.shape[:2], np.float32)
+        coverage = np.zeros(rgb.shape[:2], np.float32) if plan.paste_masks else None
         swapped[i] = pairs
         steps.start(i, len(pairs))
         out = swap_frame(rgb, pairs, swapper, boost, masker, keep, coverage, on_face=lambda: steps.step(i))
-        result.masks.append(coverage)
+        if coverage is not None:
+            result.masks.append(coverage)
         result.faces_swapped.append(len(pairs))
         finish(restoring.push(i, out, [face for face, _ in pairs], (keep, coverage)))
     finish(restoring.flush())
@@ -163,7 +165,7 @@ def make_restore(models: SwapModels, params: FaceswapParams, fidelity: float = D
                  batch_faces: int = 1) -> RestoreFrames | None:
     """The restore step the parameters ask for, or None when face_restore_weight is 0 (nothing loads).
     It restores the swapped frames it is given in place (they are the swap's own copies)."""
-    if params.face_restore_weight == 0:
+    if not restores(params.face_restore_weight):
         return None
     restore_crops, paste_on = restore_call(models.restorer(params.face_restore), fidelity, params.interpolation)
 
@@ -181,7 +183,7 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
                  source_model: FaceModel | None = None, reference: ReferenceSelector | None = None,
                  masks: MaskOptions | None = None, mask: np.ndarray | None = None,
                  track_faces: bool = False, pipelined: bool | None = None,
-                 embeddings: dict[int, np.ndarray] | None = None) -> FaceswapResult:
+                 embeddings: dict[int, np.ndarray] | None = None, paste_masks: bool = True) -> FaceswapResult:
     """The API's job on one source image and one or more target frames.
 
     on_step: progress inside a frame (swap_plan.Progress). source_model: a face model as the identity instead
@@ -193,7 +195,8 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
     strictly one after another, one face per restorer call (same frames where the restorer's batch
     is one face, as on the CPU); None: overlapped where it wins (threads.py: on a GPU, or a CPU with
     cores for both stages). params.measure_similarity: score every swapped face (swap_plan.SwapPlan).
-    embeddings: the source's, already computed by embed_source (a worker's cache), instead of source_rgb."""
+    embeddings: the source's, already computed by embed_source (a worker's cache), instead of source_rgb.
+    paste_masks: False leaves FaceswapResult.masks empty (SwapPlan.paste_masks)."""
     if not target_frames:
         raise BadInput("the target batch is empty: no frame to swap")
     sizes = frame_shapes(target_frames)
@@ -209,7 +212,8 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
         embeddings = face_model_embeddings(source_model, source_indexes)
     elif embeddings is None:
         embeddings = embed_source(source_rgb, params, models)
-    batch_faces = models.restorer(params.face_restore).batch_size if pipelined and params.face_restore_weight else 1
+    restoring = restores(params.face_restore_weight)
+    batch_faces = models.restorer(params.face_restore).batch_size if pipelined and restoring else 1
     restore = make_restore(models, params, batch_faces=batch_faces)
     analyses = analyze_frames(target_frames, target_request(params), models.store, models.device,
                               DETECT_BATCH if on_gpu else 1)
@@ -223,7 +227,7 @@ def run_faceswap(source_rgb: np.ndarray | None, target_frames: Sequence[np.ndarr
         analyses = read_ahead(analyses)
     plan = SwapPlan(models, embeddings, source_indexes, target_indexes,
                     SwapOptions(params.pixel_boost, masks or MaskOptions()), restore, batch_faces, mask,
-                    params.measure_similarity, progress=Progress(after_frame, on_step))
+                    params.measure_similarity, progress=Progress(after_frame, on_step), paste_masks=paste_masks)
     try:
         return swap_frames(target_frames, analyses, plan)
     finally:

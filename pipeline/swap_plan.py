@@ -31,7 +31,8 @@ class SwapPlan:
     selections' labels are: target face indexes, or reference labels in reference mode). options: pixel boost
     and face masks. restore: the restore step (None: off), restore_batch faces per call. mask: the user's
     (H, W) or (B, H, W) 0..1 mask, 0 = never change. measure_similarity: embed every swapped face (one
-    recognizer call each). index_name: the parameter or widget that picked the target faces, for warnings."""
+    recognizer call each). index_name: the parameter or widget that picked the target faces, for warnings.
+    paste_masks: keep each frame's paste mask (FaceswapResult.masks); False keeps none (nobody reads them)."""
 
     models: SwapModels
     embeddings: dict[int, np.ndarray]
@@ -44,6 +45,7 @@ class SwapPlan:
     measure_similarity: bool = False
     index_name: str = "input_faces_index"
     progress: Progress = field(default_factory=Progress)
+    paste_masks: bool = True
 
     def source_of(self) -> dict[int, int]:
         """The source index each target label gets."""

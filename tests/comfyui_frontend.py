@@ -250,27 +250,30 @@ def build_examples(frontend: Frontend) -> dict[str, tuple[dict, dict]]:
 
 
 def name_no_photo(workflow: dict, prompt: dict) -> None:
-    """Photo loaders saved with an empty `image`. The frontend saves an image widget set to "" as the input
+    """Photo and video loaders saved with an empty first widget (`image`, Load Video's `file`). The frontend
+    saves an image widget set to "" as the input
     folder's first file (or whatever it holds), and a placeholder name makes the page fetch a file that does
-    not exist, again and again; "" it loads as it is, fetching nothing. The image widget is the first value."""
-    from example_workflows import NO_PHOTO
+    not exist, again and again; "" it loads as it is, fetching nothing."""
+    from example_workflows import NO_PHOTO, PHOTO_LOADERS as LOADERS
 
     for node in workflow["nodes"]:
-        if node["type"] in PHOTO_LOADERS:
+        if node["type"] in LOADERS:
             node["widgets_values"][0] = NO_PHOTO
     for node in prompt.values():
-        if node["class_type"] in PHOTO_LOADERS:
-            node["inputs"]["image"] = NO_PHOTO
+        if node["class_type"] in LOADERS:
+            node["inputs"][next(iter(LOADERS[node["class_type"]]))] = NO_PHOTO
 
 
 def point_at_test_inputs(frontend: Frontend, api_server_url: str) -> None:
     """Through the page's widgets: every photo loader gets a test photo (source for the node titled
-    "Source...", target otherwise), detectors the real small detector these machines have, restorers
+    "Source...", target otherwise), Load Video the test video, detectors the real small detector these machines have, restorers
     the quicker stand-in, the remote node our own API server."""
     for node in frontend.nodes():
         names, values = set(node["widgets"]), {}
         if node["type"] in PHOTO_LOADERS:
             values["image"] = INPUT_NAMES["source" if node["title"].startswith("Source") else "target"]
+        if node["type"] == "LoadVideo":
+            values["file"] = INPUT_NAMES["video"]
         if "facedetection" in names:
             values["facedetection"] = "retinaface_mobile0.25"
         if "face_restore" in names:

@@ -25,10 +25,43 @@ PACK = "ComfyUI-Faceswap-V3"
 MODEL_FOLDERS = ("facedetection", "insightface", "facerestore_models")
 SHARED = Path(os.environ.get("FACESWAP_V3_SHARED", REPO.parent / "shared")).resolve()
 SOURCE_PHOTO, TARGET_PHOTO = "group_2faces_women_7242.jpg", "couple_female_left_male_right.jpg"
-INPUT_NAMES = {"source": "faceswap_v3_source.jpg", "target": "faceswap_v3_target.jpg"}
+INPUT_NAMES = {"source": "faceswap_v3_source.jpg", "target": "faceswap_v3_target.jpg",
+               "video": "faceswap_v3_frames.mp4"}
 TEST_INPUTS = {INPUT_NAMES["source"]: SHARED / "fixtures" / "faces" / SOURCE_PHOTO,
                INPUT_NAMES["target"]: SHARED / "fixtures" / "faces" / TARGET_PHOTO}
 PHOTO_LOADERS = ("FaceswapV3LoadFace", "LoadImage")
+VIDEO_FRAMES = 3
+
+
+def write_test_video(path: Path) -> None:
+    """VIDEO_FRAMES frames of the target photo (halved, moving 8 px a frame) as an MPEG-4 video, as Load Video
+    reads it."""
+    import cv2
+    import numpy as np
+
+    photo = cv2.imread(str(TEST_INPUTS[INPUT_NAMES["target"]]))
+    height, width = (photo.shape[0] // 4) * 2, (photo.shape[1] // 4) * 2
+    photo = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 8, (width, height))
+    for k in range(VIDEO_FRAMES):
+        writer.write(np.ascontiguousarray(np.roll(photo, 8 * k, axis=1)))
+    writer.release()
+    if not path.is_file() or path.stat().st_size == 0:
+        raise RuntimeError(f"OpenCV wrote no video at {path}")
+
+
+def video_frames(path: Path) -> list:
+    """The frames of a video as RGB uint8 arrays."""
+    import cv2
+
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames
 
 
 class Unavailable(RuntimeError):
@@ -182,6 +215,7 @@ def comfyui_for_tests(comfy_env: ComfyEnv | None, base: Path, models_root: Path,
     the URL of our own API server for the remote node); skipped (in CI: failed) without ComfyUI/Chromium."""
     comfy_env = require(comfy_env, browser)
     prepare_base(base, models_root, TEST_INPUTS, comfy_env.renderer)
+    write_test_video(base / "input" / INPUT_NAMES["video"])
     api_key = "comfy-test-key"
     api_server = start_api_server(models_root, "--api-key", api_key)
     with comfyui_server(comfy_env, base, env=remote_node_env(api_key)) as server:

@@ -1,7 +1,8 @@
 """Memory for video batches: 100 frames of 720p, the swap's uint8 results turned into the IMAGE output
 (nodes/tensors.py) grow the process by at most 1.2x the float32 input's size (one preallocated output filled
 frame by frame, each result frame let go once copied); masks into a MASK likewise. Measured as resident memory in
-a fresh process (glibc told to return every freed block of 128 KiB or more, so a freed frame shows at once)."""
+a fresh process (glibc told to return every freed block of 128 KiB or more, so a freed frame shows at once), its
+peak counted from the conversion's start."""
 
 from __future__ import annotations
 
@@ -30,14 +31,20 @@ def resident() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
 
-def peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def peak() -> int:  # since the last reset_peak: pages the process had before (libraries) do not count
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+def reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 image = torch.empty((B, H, W, 3), dtype=torch.float32)
 for i in range(B):  # the input IMAGE, written in place (no temporary the size of the batch)
     image[i].fill_(i / B)
     image[i, :, : W // 4].mul_(0.5)
 base = resident()
+reset_peak()
 if what == "image":
     lazy = image_to_lazy_frames(image)
     results = [lazy[i] for i in range(B)]  # the swap's uint8 frames, all held when the conversion starts
@@ -46,6 +53,7 @@ if what == "image":
 else:
     results = [np.full((H, W), i / B, np.float32) for i in range(B)]  # per-frame masks as the job keeps them
     base = resident()
+    reset_peak()
     out = arrays_to_mask(results, release)
     assert out.shape == (B, H, W)
 print(json.dumps({"input": image.numel() * 4, "masks": B * H * W * 4, "growth": max(peak(), resident()) - base}))

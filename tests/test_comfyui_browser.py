@@ -85,10 +85,13 @@ def without_measures(workflow: dict) -> dict:
     return kept
 
 
-def check_result(name: str, images: list[np.ndarray]) -> None:
+def check_result(name: str, images: list[np.ndarray], inputs: Path) -> None:
     assert images, "no image saved"
-    target = read_image_file(FACES / harness.TARGET_PHOTO)
-    for image in images:
+    targets = [read_image_file(FACES / harness.TARGET_PHOTO)] * len(images)
+    if name == "4. Swap faces in video frames":  # every frame of the video, in order
+        targets = harness.video_frames(inputs / harness.INPUT_NAMES["video"])
+        assert len(images) == len(targets) == harness.VIDEO_FRAMES, (len(images), len(targets))
+    for image, target in zip(images, targets):
         if name == "6. Swap inside a core ComfyUI graph":
             assert image.shape == (1024, 1024, 3)
             continue
@@ -105,7 +108,7 @@ def test_every_shipped_workflow_runs_in_the_real_frontend(comfy):
         frontend.screenshot(comfy["artifacts"] / f"{name}.png")
         point_at_test_inputs(frontend, comfy["api_server"])
         try:
-            check_result(name, [read_image_file(p) for p in run_in_frontend(frontend, server)])
+            check_result(name, [read_image_file(p) for p in run_in_frontend(frontend, server)], server.base / "input")
         except AssertionError as failure:
             failures[name] = str(failure)[:600]
     ran = f"{len(SHIPPED) - len(failures)}/{len(SHIPPED)} shipped workflows ran in the real frontend"
@@ -115,34 +118,58 @@ def test_every_shipped_workflow_runs_in_the_real_frontend(comfy):
 
 def test_templates_open_clean_and_the_first_run_reports_one_missing_photo_per_loader(comfy):
     """Opened, a template asks the server for nothing that is not there (no console error, no 404: an
-    image widget naming a missing file would be fetched again and again); Run without photos reports one
-    issue per photo loader (not one per input its check reads), each saying what to pick."""
+    image widget naming a missing file would be fetched again and again) and names no file, though the input
+    folder holds a photo and a video; Run without photos reports one issue per photo loader (not one per input its
+    check reads), each saying what to pick; Load Video too (core's check passes an empty name: the page queues
+    it as a placeholder, web/faceswap_v3_no_photo.js). Frontend 1.27 cannot hold an empty file widget: there
+    Load Face and Load Video show the placeholder."""
     frontend = comfy["frontend"]
+    old_frontend = comfy["env"].name.startswith("0.3.64")
     frontend.severe_console_entries()
     for name in SHIPPED:
         workflow = load(name)
         assert workflow["extra"]["ds"]["scale"] > 0.2, "the stored view shows the whole graph at a readable size"
         assert len(nodes_of(workflow, "MarkdownNote")) == 1
         loaders = nodes_of(workflow, "FaceswapV3LoadFace") + nodes_of(workflow, "LoadImage")
-        assert loaders and all(node["widgets_values"][0] == NO_PHOTO for node in loaders)
+        videos = nodes_of(workflow, "LoadVideo")
+        assert loaders and all(node["widgets_values"][0] == NO_PHOTO for node in loaders + videos)
         frontend.load(workflow)
         frontend.node_rects()  # drawn
         time.sleep(1)  # previews the page would fetch are asked for by now
         console = frontend.severe_console_entries()
-        shown = {values["image"] for values in frontend.widget_values().values() if "image" in values}
-        if comfy["env"].name.startswith("0.3.64"):  # frontend 1.27 cannot hold an empty image widget
+        values = frontend.widget_values()
+        shown = {node_values["image"] for node_values in values.values() if "image" in node_values}
+        shown_videos = {values[str(node["id"])]["file"] for node in videos}
+        if old_frontend:
             assert shown == {"(pick a photo)"}, f"{name} opened naming a photo: {shown}"
+            assert shown_videos <= {"(pick a video)"}, f"{name} opened naming a video: {shown_videos}"
         else:
             assert console == [], f"{name} opened with console errors"
             assert shown == {NO_PHOTO}, f"{name} opened naming a photo: {shown}"
+            assert shown_videos <= {NO_PHOTO}, f"{name} opened naming a video: {shown_videos}"
         prompt_id, node_errors = frontend.queue(comfy["server"].url)
         frontend.severe_console_entries()  # the refused prompt's 400, logged by the page itself
         assert prompt_id is None and node_errors, f"{name} ran without photos"
-        assert set(node_errors) == {str(node["id"]) for node in loaders}, name
-        assert all(len(node_errors[str(node["id"])]["errors"]) == 1 for node in loaders), node_errors
+        asked = loaders + videos
+        assert set(node_errors) == {str(node["id"]) for node in asked}, name
+        assert all(len(node_errors[str(node["id"])]["errors"]) == 1 for node in asked), node_errors
         for node in nodes_of(workflow, "FaceswapV3LoadFace"):
             [error] = node_errors[str(node["id"])]["errors"]
             assert "pick an image" in error["details"] and "url_or_path_or_base64" in error["details"], error
+        for node in videos:
+            [error] = node_errors[str(node["id"])]["errors"]
+            assert error["details"] == "file - Invalid video file: (pick a video)", error
+
+
+def test_no_template_uses_a_node_the_core_marks_deprecated(comfy):
+    """Template 4 batched its frames with core Batch Images, deprecated on 0.33 (badged in the page); its
+    Load Video + Get Video Components run on both cores."""
+    info = httpx.get(f"{comfy['server'].url}/object_info", timeout=60).json()
+    used = {node["type"] for name in SHIPPED for node in load(name)["nodes"]} - {"MarkdownNote"}  # the page's own
+    assert used <= set(info), f"node types this core lacks: {used - set(info)}"
+    deprecated = {kind for kind in used if info[kind].get("deprecated") or "DEPRECATED" in info[kind]["display_name"]}
+    assert deprecated == set(), deprecated
+    assert {"LoadVideo", "GetVideoComponents"} <= used
 
 
 def test_no_node_of_a_template_covers_another(comfy):

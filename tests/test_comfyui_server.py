@@ -198,3 +198,22 @@ def test_face_model_is_built_saved_in_reactors_folder_loaded_and_swapped(comfy):
     assert local_change(target, by_model)[1] > 15
     far, peak = local_change(target, all_in_one)
     assert far < 3 and peak > 15, (far, peak)
+
+
+def test_a_mask_nothing_reads_is_not_built_and_linking_it_later_builds_it(comfy):
+    """The all-in-one node leaves its MASK unbuilt when nothing in the prompt reads it (nodes/prompt_links.py);
+    ComfyUI's cache keys a node's outputs by its inputs, so the pack marks each queued prompt and the run that
+    left the mask out is not reused once a node reads the mask."""
+    prompt, _ = all_in_one_prompt()
+    swap_id = next(node_id for node_id, node in prompt.items() if node["class_type"] == "FaceswapV3")
+    first = queue(comfy, prompt)
+    assert first["status"]["status_str"] == "success", harness.execution_errors(first)
+    prompt["80"] = {"class_type": "MaskToImage", "inputs": {"mask": [swap_id, 2]}}
+    prompt["81"] = {"class_type": "SaveImage", "inputs": {"images": ["80", 0], "filename_prefix": "swap_mask"}}
+    second = queue(comfy, prompt)
+    assert second["status"]["status_str"] == "success", harness.execution_errors(second)
+    [mask] = saved_images(comfy, {"81": second["outputs"]["81"]})
+    target = read_image_file(harness.TEST_INPUTS[harness.INPUT_NAMES["target"]])
+    assert mask.shape == target.shape
+    covered = (mask[..., 0] > 127).mean()
+    assert mask.max() == 255 and 0.005 < covered < 0.3, covered  # the two pasted faces, not the whole frame

@@ -8,15 +8,18 @@ import socket
 
 import pytest
 
-from faceswap_v3.pipeline.errors import ModelUnavailable
+from faceswap_v3.pipeline.errors import ModelMissing, ModelUnavailable
 from faceswap_v3.pipeline.models.download import ensure_model
 from faceswap_v3.pipeline.models.registry import MODEL_FILES
 from faceswap_v3.pipeline.models.store import ModelStore
 
 
 def offline_message(store: ModelStore, name: str) -> str:
-    with pytest.raises(ModelUnavailable) as missing:
+    with pytest.raises(ModelMissing) as missing:
         store.path(name)
+    # what the whole-workflow report (test_missing_models_graph.py) reads: the file, its folder, no failed download
+    assert (missing.value.name, missing.value.folders, missing.value.download_failed) == (
+        name, (MODEL_FILES[name].folder,), False)
     return str(missing.value)
 
 
@@ -58,4 +61,6 @@ def test_a_failed_download_gives_the_same_exact_name(tmp_path, monkeypatch):
         ensure_model(unreachable, [tmp_path], timeout_s=5)
     assert (f"Download it by hand from http://127.0.0.1:{port}/codeformer.pth and save it as "
             f"{tmp_path / 'codeformer-v0.1.0.pth'} (the download is named codeformer.pth)") in str(failed.value)
+    assert isinstance(failed.value, ModelMissing) and failed.value.download_failed
+    assert failed.value.name == "codeformer-v0.1.0.pth"
     assert list(tmp_path.iterdir()) == []

@@ -11,13 +11,12 @@ import json
 import pytest
 
 from support import REPO
-from example_workflows import EXAMPLES, NO_PHOTO
+from example_workflows import EXAMPLES, NO_PHOTO, PHOTO_LOADERS
 from workflow_format import check_prompt
 from faceswap_v3.nodes import NODE_CLASS_MAPPINGS
 
 WORKFLOWS = REPO / "workflows"
 NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
-PHOTO_LOADERS = {"FaceswapV3LoadFace", "LoadImage"}
 
 
 def load(name: str, api: bool = False) -> dict:
@@ -53,7 +52,7 @@ def test_api_twin_is_valid_for_our_nodes_and_matches_the_canvas(name):
     graph_nodes = {str(node["id"]): node["type"] for node in canvas["nodes"] if node["type"] != "MarkdownNote"}
     assert {node_id: node["class_type"] for node_id, node in prompt.items()} == graph_nodes
     loaders = [node for node in prompt.values() if node["class_type"] in PHOTO_LOADERS]
-    assert {node["inputs"]["image"] for node in loaders} == {NO_PHOTO}
+    assert {node["inputs"][next(iter(PHOTO_LOADERS[node["class_type"]]))] for node in loaders} == {NO_PHOTO}
     assert all(node["inputs"].get("url_or_path_or_base64", "") == "" for node in loaders)
 
 

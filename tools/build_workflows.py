@@ -53,7 +53,7 @@ CAPTIONS = {
     "1. Swap a face with one node": "two photos, one node, one result",
     "2. Swap a face step by step": "detect (numbered faces) -> swap -> restore",
     "3. Swap several faces": "two faces by index; women only, by gender",
-    "4. Swap faces in video frames": "one face onto a batch of frames",
+    "4. Swap faces in video frames": "one face onto every frame of a video",
     "5. Swap with the hosted API": "the same swap on Segmind's hosted API",
     "6. Swap inside a core ComfyUI graph": "with ComfyUI's own Image Scale and Preview",
 }

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SOURCE_TITLE, TARGET_TITLE = "Source face: pick a photo", "Target image: pick a photo"
+VIDEO_TITLE = "Target video: pick a video"
 # Photo loaders name no file ("": the page then fetches no preview; a placeholder name it would fetch
 # again and again): Run says which input to set. comfyui_frontend.name_no_photo writes it into the saved files
 # (the frontend saves an empty image widget as the input folder's first file).
 NO_PHOTO = ""
 PHOTO_LOADERS = {"FaceswapV3LoadFace": {"image": NO_PHOTO, "url_or_path_or_base64": ""},
-                 "LoadImage": {"image": NO_PHOTO}}
+                 "LoadImage": {"image": NO_PHOTO}, "LoadVideo": {"file": NO_PHOTO}}
 RESULT_SIZE = (300, 320)  # room for the result's preview
 PHOTO_SIZE = (300, 340)  # a photo loader with room for the picked photo's preview (the newer frontends grow
 PHOTO_ROW = 400          # the node to show it; loaders stacked PHOTO_ROW apart never cover each other)
@@ -28,7 +29,7 @@ PICK_PHOTOS = ("To start: in each Load Face node pick a photo in `image` (or upl
 # again (leave a kind out, build, read its size) when a node's widgets change.
 MEASURED_SIZES = {"FaceswapV3": (300.427734375, 686), "FaceswapV3DetectFaces": (280.4097595214844, 242),
                   "FaceswapV3SwapFaces": (285.75, 398), "FaceswapV3RestoreFace": (281.9683532714844, 194),
-                  "FaceswapV3SegmindRemoteSwap": (330, 530), "ImageBatch": (140, 46), "ImageScale": (270, 130),
+                  "FaceswapV3SegmindRemoteSwap": (330, 530), "ImageScale": (270, 130),
                   "PreviewImage": (300, 320)}
 
 
@@ -125,22 +126,19 @@ def multi_face() -> Example:
 
 
 def video_frames() -> Example:
-    w = Example("**A batch of frames.** Frames loaded as one IMAGE batch (Image Batch resizes to the first frame) "
-                "are swapped frame by frame; the source face is analysed once. Frames without a face pass "
-                "through.\n\n" + PICK_PHOTOS)
+    w = Example("**A video's frames.** ComfyUI's own Load Video and Get Video Components give the video's frames as "
+                "one IMAGE batch; each frame is swapped (the source face is analysed once, frames without a face "
+                "pass through) and saved as a marked PNG. For an .mp4, add Create Video and Save Video after the "
+                "swap (they carry no AI mark).\n\nTo start: pick a photo in Load Face (or paste a URL, a file "
+                "path or base64 into `or URL/path`) and a video in Load Video (or upload one).")
     w.node("source", "FaceswapV3LoadFace", (0, 0), SOURCE_TITLE)
-    frames = [w.node(f"frame{i}", "FaceswapV3LoadFace", (340 * (i - 1), PHOTO_ROW), f"Frame {i}: pick a photo")
-              for i in (1, 2, 3)]  # side by side: the stored view stays readable
-    w.node("first_two", "ImageBatch", (1020, PHOTO_ROW + 20))
-    w.link(frames[0], "image", "first_two", "image1")
-    w.link(frames[1], "image", "first_two", "image2")
-    w.node("batch", "ImageBatch", (1020, PHOTO_ROW + 160))
-    w.link("first_two", "IMAGE", "batch", "image1")
-    w.link(frames[2], "image", "batch", "image2")
-    w.node("swap", "FaceswapV3", (1280, 0), face_restore_weight=0.0)
+    w.node("video", "LoadVideo", (0, PHOTO_ROW), VIDEO_TITLE)
+    w.node("frames", "GetVideoComponents", (340, PHOTO_ROW))
+    w.link("video", "VIDEO", "frames", "video")
+    w.node("swap", "FaceswapV3", (680, 0), face_restore_weight=0.0)
     w.link("source", "image", "swap", "source_img")
-    w.link("batch", "IMAGE", "swap", "target_img")
-    w.node("save", "FaceswapV3SaveImageMarked", (1620, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3_frames")
+    w.link("frames", "images", "swap", "target_img")
+    w.node("save", "FaceswapV3SaveImageMarked", (1020, 0), size=RESULT_SIZE, filename_prefix="faceswap_v3_frames")
     w.link("swap", "image", "save", "images")
     return w
 

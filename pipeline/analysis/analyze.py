@@ -7,12 +7,12 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .detectors import load_detector
+from .detectors import detector_model, load_detector
 from ..errors import BadInput
 from .genderage import GenderAgeModel
 from ..models.cache import model_cache
 from ..models.registry import GENDERAGE_FILE
-from ..models.store import ModelStore
+from ..models.store import ModelStore, NeededModel
 from ..options import DEFAULTS
 from .selection import Selection, parse_indexes, select_faces
 from .tracking import FaceTracker, TrackedPick
@@ -44,6 +44,19 @@ class Analysis:
     runs_on: list[str] = field(default_factory=list)
     detected: int = 0  # faces found before the gender filter
     tracks: tuple[TrackedPick, ...] = ()  # with track_faces: what each requested index's track did
+
+
+def wants_gender(detect_gender: str, with_gender: bool = False) -> bool:
+    """Whether analysis runs the gender/age model (on images with faces): for a gender filter, or when asked."""
+    return with_gender or detect_gender != "no"
+
+
+def analysis_models(facedetection: str, detect_gender: str = "no", with_gender: bool = False) -> list[NeededModel]:
+    """The model files analysing an image loads: the detector, and the gender/age model where wants_gender."""
+    wanted = [detector_model(facedetection)]
+    if wants_gender(detect_gender, with_gender):
+        wanted.append(NeededModel(GENDERAGE_FILE))
+    return wanted
 
 
 def genderage_model(store: ModelStore) -> GenderAgeModel:
@@ -96,7 +109,7 @@ def _analysis(rgb: np.ndarray, faces: list, detector_runs_on: str, request: Anal
               with_gender: bool = False) -> Analysis:
     """Gender where asked, then the API's order, gender filter and indexes."""
     runs_on = [detector_runs_on]
-    if faces and (with_gender or request.detect_gender != "no"):
+    if faces and wants_gender(request.detect_gender, with_gender):
         model = genderage_model(store)
         faces = model.annotate(rgb, faces)
         runs_on.append(f"genderage: {model.runs_on}")

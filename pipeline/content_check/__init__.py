@@ -9,7 +9,7 @@ import dataclasses
 from ..errors import BadInput, ModelUnavailable
 from ..models.locate import find_file
 from ..models.registry import CONTENT_ANALYSER_FILES, model_file
-from ..models.store import ModelStore
+from ..models.store import ModelStore, NeededModel
 from .check import ContentCheck
 from .verdict import CONTENT_BLOCKED, Classifier, ContentBlocked, Verdict
 
@@ -19,7 +19,8 @@ HOW_TO_GET_ONE = ("install nudenet (`pip install nudenet`: its weights are AGPL-
                   "models/content_analyser/")
 
 __all__ = ["CLASSIFIERS", "CONTENT_BLOCKED", "Classifier", "ContentBlocked", "ContentCheck", "Verdict",
-           "HOW_TO_GET_ONE", "load_check", "installed_check", "count_facefusion_files"]
+           "HOW_TO_GET_ONE", "load_check", "installed_check", "installed_choice", "classifier_models",
+           "count_facefusion_files"]
 
 
 def count_facefusion_files(store: ModelStore) -> int:
@@ -44,17 +45,34 @@ def load_check(name: str, store: ModelStore) -> ContentCheck:
     raise BadInput(f"unknown content classifier {name!r}: use {' or '.join(CLASSIFIERS)}")
 
 
-def installed_check(store: ModelStore, only: str | None = None) -> ContentCheck | None:
-    """A classifier that is already on this machine, never downloading or installing one: nudenet when
-    the package is installed, else FaceFusion's analysers when their files are present; None if neither.
-    only: consider just that one. One or two of FaceFusion's three files raise ModelUnavailable naming
-    the missing one, as does a broken file."""
+def installed_choice(store: ModelStore, only: str | None = None) -> str | None:
+    """The classifier installed_check loads: nudenet when the package is installed, else facefusion when any
+    of its files is present; None if neither. only: consider just that one."""
     from .nudenet_detector import nudenet_installed
 
     if only not in (None, *CLASSIFIERS):
         raise BadInput(f"unknown content classifier {only!r}: use {' or '.join(CLASSIFIERS)}")
     if only in (None, "nudenet") and nudenet_installed():
-        return load_check("nudenet", store)
+        return "nudenet"
     if only in (None, "facefusion") and count_facefusion_files(store):
-        return load_check("facefusion", dataclasses.replace(store, allow_download=False))
+        return "facefusion"
     return None
+
+
+def classifier_models(name: str | None) -> list[NeededModel]:
+    """The model files the named classifier loads (nudenet's come with its package)."""
+    if name != "facefusion":
+        return []
+    from .facefusion_nsfw import ANALYSERS
+
+    return [NeededModel(spec.file) for spec in ANALYSERS.values()]
+
+
+def installed_check(store: ModelStore, only: str | None = None) -> ContentCheck | None:
+    """A classifier that is already on this machine, never downloading or installing one (installed_choice);
+    None if there is none. One or two of FaceFusion's three files raise ModelMissing naming the missing one;
+    a broken file raises ModelUnavailable."""
+    choice = installed_choice(store, only)
+    if choice is None:
+        return None
+    return load_check(choice, dataclasses.replace(store, allow_download=False))

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ModelUnavailable
+from ..errors import ModelMissing, ModelUnavailable
 from .locate import find_file
 from .registry import ModelFile
 
@@ -21,21 +21,21 @@ _CHUNK = 1 << 20
 
 def ensure_model(entry: ModelFile, dirs: list[Path], progress: Progress | None = None,
                  allow_download: bool = True, timeout_s: float = 60.0) -> Path:
-    """Return the path of entry's file, downloading it into dirs[0] if no folder has it."""
+    """Return the path of entry's file, downloading it into dirs[0] if no folder has it; ModelMissing when
+    downloads are off or the download fails."""
     found = find_file(entry.name, dirs)
     if found is not None:
         return found
     looked = ", ".join(str(d) for d in dirs)
     destination = dirs[0] / entry.name
     if not allow_download or os.environ.get(ENV_OFFLINE):
-        raise ModelUnavailable(
+        raise ModelMissing(
             f"model file {entry.name} not found (looked in: {looked}); downloads are off. "
-            f"Get it from {entry.url} and {placement(entry, destination)}"
-        )
+            f"Get it from {entry.url} and {placement(entry, destination)}", entry.name, (entry.folder,))
     try:
         download_model(entry, destination, progress, timeout_s)
     except ModelUnavailable as exc:
-        raise ModelUnavailable(f"{exc} (looked in: {looked})") from None
+        raise ModelMissing(f"{exc} (looked in: {looked})", entry.name, (entry.folder,), download_failed=True) from None
     return destination
 
 

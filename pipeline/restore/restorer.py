@@ -25,6 +25,11 @@ RESTORE_SIZE = 512
 _SIGNED_RANGE = {"GFPGAN", "CodeFormer"}  # these take and return [-1, 1]; spandrel's call would clamp to [0, 1]
 
 
+def restores(weight: float) -> bool:
+    """Whether a face_restore_weight restores at all: at 0 none of the restored face shows and no restorer loads."""
+    return weight != 0
+
+
 def _register_extra_architectures() -> None:
     from spandrel import MAIN_REGISTRY
     from spandrel_extra_arches import EXTRA_REGISTRY

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from ...errors import BadInput, ModelUnavailable
 from ...models.cache import model_cache
-from ...models.locate import find_file
 from ...models.registry import DETECTOR_FILES
-from ...models.store import ModelStore
+from ...models.store import ModelStore, NeededModel
 from ...options import API_DETECTORS, DETECTOR_FILE_SUFFIXES, EXTRA_DETECTORS
 from ...models.checkpoints import read_state_dict
 from .common import TORCH_DETECTORS, FaceDetector
@@ -31,16 +30,17 @@ def detector_choices(store: ModelStore | None = None) -> list[str]:
     return [*API_DETECTORS, *EXTRA_DETECTORS, *extra]
 
 
-def load_detector(name: str, store: ModelStore, device: str | None = None) -> FaceDetector:
+def detector_model(name: str) -> NeededModel:
+    """The file a facedetection value loads: a registered detector's, or an SCRFD file in facedetection/."""
     if name in API_DETECTORS or name in EXTRA_DETECTORS:
-        path = store.path(DETECTOR_FILES[name])
-    elif name.lower().endswith(DETECTOR_FILE_SUFFIXES):
-        path = find_file(name, store.dirs("facedetection"))
-        if path is None:
-            looked = ", ".join(str(d) for d in store.dirs("facedetection"))
-            raise ModelUnavailable(f"SCRFD file {name} not found (looked in: {looked})")
-    else:
-        raise BadInput(f"facedetection: {name!r} is not one of {', '.join(detector_choices())} or an SCRFD .onnx file")
+        return NeededModel(DETECTOR_FILES[name])
+    if name.lower().endswith(DETECTOR_FILE_SUFFIXES):
+        return NeededModel(name, ("facedetection",))
+    raise BadInput(f"facedetection: {name!r} is not one of {', '.join(detector_choices())} or an SCRFD .onnx file")
+
+
+def load_detector(name: str, store: ModelStore, device: str | None = None) -> FaceDetector:
+    path = store.resolve(detector_model(name))
     expected = name if name in API_DETECTORS else None
     return model_cache().get(f"detector {name}", path, device, lambda: _build(Path(path), expected, device))
 
