@@ -12,6 +12,7 @@ finds them with --standins DIR, else $FACESWAP_V3_STANDINS, else ../standins bes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
@@ -19,7 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
@@ -35,7 +36,8 @@ def add_standins_argument(parser) -> None:
 
 
 def standins_folder(given: Path | None) -> Path:
-    folder = Path(given or os.environ.get("FACESWAP_V3_STANDINS") or REPO.parent / "standins")
+    # absolute: the benches link model roots to these files, and a relative link would point nowhere
+    folder = Path(given or os.environ.get("FACESWAP_V3_STANDINS") or REPO.parent / "standins").resolve()
     missing = [name for name in STANDIN_GMACS if not (folder / name).is_file()]
     if missing:
         sys.exit(f"the realistic stand-ins are not in {folder} (missing {', '.join(missing)}); generate them once "
@@ -43,16 +45,25 @@ def standins_folder(given: Path | None) -> Path:
     return folder
 
 
+def cpu_name() -> str:
+    """The CPU's model name and whether it has BF16 units (what `auto` needs for OpenVINO bf16)."""
+    from faceswap_v3.pipeline.runtime.platform import cpu_flags_bf16
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU ?"
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
+    return f"{name} ({'with' if cpu_flags_bf16(text) else 'no'} BF16 units)"
+
+
 def machine() -> str:
     import onnxruntime as ort
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = "CUDAExecutionProvider" in ort.get_available_providers()
-    try:
-        load = f", load average {os.getloadavg()[0]:.1f}"
-    except OSError:
-        load = ""
-    return f"{cores} cores{load}, onnxruntime {ort.__version__}{' (CUDA build)' if gpu else ', CPU only'}"
+    return (f"{cpu_name()}, {cores} cores, load average {load_average()} (1/5/15 min), onnxruntime {ort.__version__}"
+            f"{' (CUDA build)' if gpu else ', CPU only'}")
 
 
 def interleaved(modes: dict[str, Callable[[], object]], repeats: int, warmup: bool = True) -> dict[str, list[float]]:
@@ -81,9 +92,47 @@ def ratio(a: list[float], b: list[float]) -> float:
     return statistics.median(a) / statistics.median(b)
 
 
+def round_ratios(a: list[float], b: list[float]) -> str:
+    """'median (min-max)' of a[i] / b[i], the runs of one interleaved round each: how far a single round's
+    ratio strays (the bench's noise) beside the ratio of medians."""
+    return spread([x / y for x, y in zip(a, b)], digits=2)
+
+
+RUNTIME_SETTINGS = ("FACESWAP_V3_RUNTIME", "FACESWAP_V3_PRECISION")
+
+
+@contextlib.contextmanager
+def runtime_setting(runtime: str | None) -> Iterator[None]:
+    """FACESWAP_V3_RUNTIME set to runtime (None: unset, the default path a user gets) and FACESWAP_V3_PRECISION
+    unset while models load inside the block; both restored after. Models keep the runtime they loaded with."""
+    saved = {name: os.environ.pop(name, None) for name in RUNTIME_SETTINGS}
+    if runtime is not None:
+        os.environ["FACESWAP_V3_RUNTIME"] = runtime
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+
+
+def print_runs(mode: str, detector, models) -> None:
+    """Where each model of a mode runs: its detector and its SwapModels (runtime and precision)."""
+    where = {"detector": detector.runs_on, **models.runs_on}
+    print(f"  {mode} runs: " + "; ".join(f"{file} on {at}" for file, at in where.items()), flush=True)
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 class SessionTimer:
-    """Wall time spent inside onnxruntime's InferenceSession.run (and run_with_iobinding), per model,
-    counted on every session of the process while installed."""
+    """Wall time spent inside onnxruntime's InferenceSession.run (and run_with_iobinding) and the pack's
+    OpenVinoSession.run, per model, counted on every session of the process while installed."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
@@ -94,8 +143,10 @@ class SessionTimer:
     def install(self, name_of: Callable[[object], str]) -> "SessionTimer":
         import onnxruntime as ort
 
+        from faceswap_v3.pipeline.runtime.openvino_session import OpenVinoSession
+
         real_run, real_bound = ort.InferenceSession.run, ort.InferenceSession.run_with_iobinding
-        self._saved = (real_run, real_bound)
+        self._saved = (real_run, real_bound, OpenVinoSession.run)
         timer = self
 
         def timed(real):
@@ -111,12 +162,15 @@ class SessionTimer:
 
         ort.InferenceSession.run = timed(real_run)
         ort.InferenceSession.run_with_iobinding = timed(real_bound)
+        OpenVinoSession.run = timed(self._saved[2])
         return self
 
     def uninstall(self) -> None:
         import onnxruntime as ort
 
-        ort.InferenceSession.run, ort.InferenceSession.run_with_iobinding = self._saved
+        from faceswap_v3.pipeline.runtime.openvino_session import OpenVinoSession
+
+        ort.InferenceSession.run, ort.InferenceSession.run_with_iobinding, OpenVinoSession.run = self._saved
 
     def reset(self) -> None:
         self.seconds.clear()

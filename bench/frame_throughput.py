@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))  # the stand-in model builders (tools/standins.py)
 
 import standins  # noqa: E402
-from bench_common import (STANDIN_GMACS, add_standins_argument, interleaved, machine, ratio, spread,  # noqa: E402
-                          standins_folder)
+from bench_common import (STANDIN_GMACS, add_standins_argument, interleaved, load_average, machine,  # noqa: E402
+                          ratio, round_ratios, spread, standins_folder)
 from synthetic_clip import make_clip  # noqa: E402
 
 from faceswap_v3.pipeline import job
@@ -41,6 +41,7 @@ from faceswap_v3.pipeline.swap import frame_swap as swap  # noqa: E402
 from faceswap_v3.pipeline.analysis.detectors import load_detector  # noqa: E402
 from faceswap_v3.pipeline.swap_models import SwapModels  # noqa: E402
 from faceswap_v3.pipeline.runtime.read_ahead import LazyFrames  # noqa: E402
+from faceswap_v3.pipeline.runtime.threads import MIN_CORES_TO_OVERLAP, available_cores  # noqa: E402
 from faceswap_v3.pipeline.runtime.images import read_image_file  # noqa: E402
 from faceswap_v3.pipeline.models.store import ModelStore  # noqa: E402
 from faceswap_v3.pipeline.params import FaceswapParams  # noqa: E402
@@ -173,8 +174,12 @@ def report(name: str, frames: int, times: dict, stages: dict, identical: bool) -
     print(f"{pad}{'wall, median (min-max)':24}" + "  ".join(f"{spread(times[m], 1e3 / frames):>17}" for m in MODES))
     seq = times["sequential"]
     inference = {m: sum(v for k, v in stages[m].items() if k.startswith("inference")) for m in MODES}
-    print(f"  overlapped / sequential {ratio(times['overlapped'], seq):.2f}, auto / sequential "
-          f"{ratio(times['auto'], seq):.2f} (time per frame; below 1 is faster); time outside model inference: "
+    same = (f"; with {available_cores()} cores (< {MIN_CORES_TO_OVERLAP}) auto runs the sequential path, so this "
+            f"ratio is the bench's own noise") if available_cores() < MIN_CORES_TO_OVERLAP else ""
+    print(f"  overlapped / sequential {ratio(times['overlapped'], seq):.2f} (per round "
+          f"{round_ratios(times['overlapped'], seq)}), auto / sequential {ratio(times['auto'], seq):.2f} (per round "
+          f"{round_ratios(times['auto'], seq)}{same}) (time per frame; below 1 is faster); time outside model "
+          f"inference: "
           f"{100 * (1 - inference['sequential'] / (sum(seq) / len(seq))):.1f}% of the sequential wall time; "
           f"frames identical in every mode: {'yes' if identical else 'NO'}")
 
@@ -235,6 +240,7 @@ def main() -> None:
                 identical = all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in
                                 zip(*(results[mode].frames for mode in MODES)))
                 report(f"{detector}, {len(faces.split(','))} face(s)", args.frames, times, stages, identical)
+                print(f"  load average at the end {load_average()}", flush=True)
 
 
 if __name__ == "__main__":

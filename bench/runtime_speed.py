@@ -2,10 +2,10 @@
 AVX-512-BF16/AMX units) and, with --with-f32, OpenVINO f32: the runtimes take turns call by call (A B A B ...),
 medians (min-max) per call, the per-round ratio to onnxruntime fp32 as median (min-max), and each output's
 drift from fp32 in 8-bit levels of its range (pipeline/runtime/drift.py). `auto` uses bf16 only for the roles
-where it wins and holds the bound (pipeline/runtime/choice.py, REDUCED_PRECISION).
+where it wins and holds the bound (pipeline/runtime/choice.py, OPENVINO_CPU_AUTO).
 
     .venv/bin/python bench/runtime_speed.py --standins /tmp/standins [--repeats 7] [--models swapper_real,...]
-        [--with-f32] [--restorer]   (--models "" with --restorer: the restorer only)
+        [--with-f32] [--restorer [GFPGAN,CodeFormer]]   (--models "" with --restorer: the restorers only)
 
 Models: the realistic stand-ins (bench_common.py: swapper_real 174.6 GMACs, swapper_10g, arcface_r50 6.3 GMACs),
 the real SCRFD-2.5G detector at 640 px and the real gender/age model from ../shared/models. Random weights:
@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 
-from bench_common import SHARED, STANDIN_GMACS, add_standins_argument, interleaved, machine, spread, standins_folder
+from bench_common import (SHARED, STANDIN_GMACS, add_standins_argument, interleaved, load_average, machine, spread,
+                          standins_folder)
 
 from faceswap_v3.pipeline.runtime.drift import drift, probe_feed  # noqa: E402
 from faceswap_v3.pipeline.runtime.openvino_session import OpenVinoSession  # noqa: E402
@@ -43,12 +43,22 @@ def onnxruntime_session(path, threads: int):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def openvino_precisions(with_f32: bool) -> tuple[str, ...]:
+    """bf16 (and f32 when asked) on a CPU with BF16 units; f32 alone on one without (OpenVINO would quietly run
+    a bf16 request in f32 there)."""
+    if not detect_platform("cpu").cpu_bf16:
+        return ("fp32",)
+    return ("bf16", "fp32") if with_f32 else ("bf16",)
+
+
 def compare(name: str, path, repeats: int, with_f32: bool) -> None:
     cores = available_cores()
-    sessions = {"onnxruntime:cpu:fp32": onnxruntime_session(path, cores),
-                "openvino:CPU:bf16": OpenVinoSession(path, "CPU", "bf16", cores)}
-    if with_f32:
-        sessions["openvino:CPU:fp32"] = OpenVinoSession(path, "CPU", "fp32", cores)
+    sessions = {"onnxruntime:cpu:fp32": onnxruntime_session(path, cores)}
+    image = sessions["onnxruntime:cpu:fp32"].get_inputs()[0].shape
+    # an image input of open size is fixed to the probe's 640 px on OpenVINO, as the pack fixes it per frame size
+    size = (640, 640) if len(image) == 4 and not all(isinstance(d, int) for d in image[2:]) else None
+    for precision in openvino_precisions(with_f32):
+        sessions[f"openvino:CPU:{precision}"] = OpenVinoSession(path, "CPU", precision, cores, input_size=size)
     feed = probe_feed(sessions["onnxruntime:cpu:fp32"].get_inputs())
     reference = sessions["onnxruntime:cpu:fp32"].run(None, feed)
     times = interleaved({where: (lambda s=s: s.run(None, feed)) for where, s in sessions.items()}, repeats)
@@ -79,18 +89,16 @@ def face_crop():
     return warp_crop(rgb, ffhq_matrix(face.landmarks, 512), 512)[None]
 
 
-def compare_restorer(architecture: str, folder, repeats: int) -> None:
+def compare_restorer(architecture: str, standin_dir, repeats: int) -> None:
     """torch fp32 (the pack's restorer before) against OpenVINO f32 and bf16 on the exported network."""
-    from pathlib import Path
-
-    import standins
+    from restore_speed import restorer_checkpoint
 
     from faceswap_v3.pipeline.restore.restorer import Restorer
     from faceswap_v3.pipeline.runtime.drift import pixel_drift
     from faceswap_v3.pipeline.runtime.openvino_restorer import OpenVinoRestorer, to_uint8
     from faceswap_v3.pipeline.runtime.torch_export import export_restorer
 
-    checkpoint = standins.restorer_checkpoint(Path(folder) / f"{architecture}.pth", architecture)
+    checkpoint = restorer_checkpoint(standin_dir, architecture)
     saved = os.environ.get("FACESWAP_V3_RUNTIME")
     os.environ["FACESWAP_V3_RUNTIME"] = "restore=onnxruntime"  # the torch restorer, as before
     restorer = Restorer(checkpoint, "cpu")
@@ -102,7 +110,7 @@ def compare_restorer(architecture: str, folder, repeats: int) -> None:
     cores = available_cores()
     crop = face_crop()
     runs = {"torch:cpu:fp32": lambda: restorer.restore_batch(crop, 0.5)}
-    for precision in ("fp32", "bf16"):
+    for precision in openvino_precisions(with_f32=True):
         ov = OpenVinoRestorer(OpenVinoSession(exported, "CPU", precision, cores), architecture)
         runs[ov.runs_on] = lambda ov=ov: to_uint8(ov.restore(crop))
     reference = runs["torch:cpu:fp32"]()
@@ -125,21 +133,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, of {DEFAULT_MODELS}")
     parser.add_argument("--with-f32", action="store_true", help="also OpenVINO f32 (to tell runtime from precision)")
-    parser.add_argument("--restorer", action="store_true", help="also GFPGAN (real-size network, random weights) "
-                        "on torch fp32 against OpenVINO f32 and bf16 (CodeFormer does not export: it stays on torch)")
+    parser.add_argument("--restorer", nargs="?", const="GFPGAN,CodeFormer", default="",
+                        help="also these restorers (real-size networks, random weights: GFPGAN, CodeFormer) on torch "
+                        "fp32 against OpenVINO f32 and bf16 (their checkpoints are kept in <standins>/restorers)")
     args = parser.parse_args()
     platform = detect_platform("cpu")
     if platform.openvino_devices is None:
         raise SystemExit("OpenVINO is not installed: pip install openvino (the pack's [openvino] extra)")
-    print(f"{machine()}, openvino {platform.versions['openvino']}, CPU BF16 units: {platform.cpu_bf16}; "
-          f"{args.repeats} interleaved calls per runtime")
-    if args.restorer:
-        with tempfile.TemporaryDirectory() as folder:
-            compare_restorer("GFPGAN", folder, args.repeats)
+    print(f"{machine()}, openvino {platform.versions['openvino']}, CPU BF16 units: {platform.cpu_bf16}"
+          f"{'' if platform.cpu_bf16 else ' (so OpenVINO f32 only)'}; {args.repeats} interleaved calls per runtime")
+    folder = standins_folder(args.standins)
+    for architecture in filter(None, args.restorer.split(",")):
+        compare_restorer(architecture.strip(), folder, args.repeats)
     if args.models:
-        folder = standins_folder(args.standins)
         for name in args.models.split(","):
             compare(name.strip(), model_path(name.strip(), folder), args.repeats, args.with_f32)
+    print(f"load average at the end {load_average()}")
 
 
 if __name__ == "__main__":

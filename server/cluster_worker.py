@@ -136,8 +136,11 @@ class ClusterWorker:
 
     def _start(self, params: FaceswapParams, source: bytes, target: bytes) -> asyncio.Future:
         cancel = threading.Event()
-        running = asyncio.get_running_loop().run_in_executor(self.engine_threads, self.execution.execute, params,
-                                                             source, target, cancel)
+        try:
+            running = asyncio.get_running_loop().run_in_executor(self.engine_threads, self.execution.execute,
+                                                                 params, source, target, cancel)
+        except RuntimeError:  # the engine threads were shut down (serve_worker's end) while arq still gave a job
+            raise asyncio.CancelledError("the worker is stopping: the job goes back for another worker") from None
         self._running[running] = cancel
         running.add_done_callback(self._running.pop)
         return running

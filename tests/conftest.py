@@ -23,8 +23,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     end_started()
 
 
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch, tmp_path_factory):
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
     monkeypatch.setenv("FACESWAP_V3_OFFLINE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     monkeypatch.delenv("FACESWAP_V3_MODELS", raising=False)
@@ -33,6 +32,20 @@ def _isolated_environment(monkeypatch, tmp_path_factory):
     # bf16 sessions have their own tests (test_runtime_choice.py, test_openvino_drift.py)
     monkeypatch.setenv("FACESWAP_V3_RUNTIME", "onnxruntime")
     monkeypatch.delenv("FACESWAP_V3_PRECISION", raising=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_session(tmp_path_factory):
+    """The same for what fixtures wider than one test build (a module's restorer, a shared ComfyUI server), which
+    pytest makes before any test's own fixtures."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate(monkeypatch, tmp_path_factory)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path_factory):
+    _isolate(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -157,6 +157,39 @@ def test_a_worker_that_finds_a_job_gone_gives_its_place_back_at_once(cluster, sw
         wait_until(lambda: admission(client) == 0, "the finished job's place was not given back")
 
 
+def test_a_job_handed_to_a_worker_whose_engine_threads_are_shut_down_goes_back_and_runs_elsewhere(cluster, swap_root):
+    """serve_worker shuts a stopping worker's engine threads while arq may still hand it a job: that job is handed
+    back (CancelledError, which arq runs again) instead of failing with "cannot schedule new futures after
+    shutdown", and the next worker completes it."""
+    import asyncio
+
+    from server_harness import stand_in_engine
+    from faceswap_v3.server.cluster_worker import ClusterWorker
+    from faceswap_v3.server.redis_store import RedisJobStore
+
+    url, processes, client = cluster
+    server = make_server(swap_root, redis_url=url, sweep_interval_s=3600)
+    with running(server) as api:
+        request_id = submit(api, body(False))
+        store = RedisJobStore(url, RedisAdmission(url, server.limits), ttl_s=server.store.ttl_s)
+        stopping = ClusterWorker(store, server.models, stand_in_engine, name="stopping", max_attempts=3)
+        stopping.engine_threads.shutdown()
+
+        async def take() -> None:
+            await store.start()
+            try:
+                await stopping.run(request_id, 1)
+            finally:
+                await store.close()
+
+        with pytest.raises(asyncio.CancelledError):
+            asyncio.run(take())
+        assert stopping.jobs == 0 and client.hget(job_key(request_id), "status") != b"FAILED"
+        processes.worker(url, "instant_engine")
+        assert final(api, request_id)["status"] == "COMPLETED"
+        wait_until(lambda: admission(client) == 0, "the job's place was not given back")
+
+
 def test_a_place_reserved_by_an_api_process_that_died_before_queueing_goes_after_the_grace(cluster):
     url, _, client = cluster
     admission_control = RedisAdmission(url, ServerLimits(max_jobs=1), unstored_grace_s=1)

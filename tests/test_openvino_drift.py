@@ -1,6 +1,8 @@
 """Real OpenVINO bf16 sessions on this CPU's BF16 units: the swapped 128 px crop and the recognizer's effect on
 it stay within the drift bound against onnxruntime fp32 (mean <= 0.5, max <= 4 of 256 levels), `auto` uses bf16
-where a model holds the bound and keeps fp32 (saying why) where it does not. Stand-ins with random weights:
+where a model holds the bound and keeps fp32 (saying why) where it does not (skipped on a CPU without BF16 units).
+The restorers (GFPGAN exported to ONNX, CodeFormer converted by OpenVINO from torch) run on OpenVINO on any CPU,
+within the bound of torch fp32 on a real face's 512 px crop. Stand-ins with random weights:
 tools/standins.py (the pack's interfaces) and shared/tools/realistic_standins.py (conv stacks that compute like
 the real models, shrunk); they say nothing about swap quality."""
 
@@ -31,7 +33,8 @@ try:
 except ImportError:
     pytest.skip("OpenVINO is not installed (pip install openvino: the [openvino] extra, which .ci/install includes)",
                 allow_module_level=True)
-pytestmark = pytest.mark.skipif(not detect_platform("cpu").cpu_bf16,
+# the bf16 tests; the restorers' and the telemetry's run on any CPU (auto runs the restorers on OpenVINO f32 there)
+needs_bf16 = pytest.mark.skipif(not detect_platform("cpu").cpu_bf16,
                                 reason="this CPU has no BF16 units (avx512_bf16/amx_bf16): auto keeps fp32 here")
 DETECTOR = SHARED / "models" / "scrfd_2.5g_bnkps.onnx"
 PHOTOS = ("portrait_male_damon.jpg", "portrait_female_02.jpg", "group_2faces_women_7242.jpg")
@@ -103,6 +106,7 @@ def swapped(monkeypatch, path, runtime, crops, embedding=None):
     return swapper, swapper.swap_tiles(crops, swapper.latent(embedding / np.linalg.norm(embedding)))
 
 
+@needs_bf16
 @pytest.mark.parametrize("build", [lambda p: standins.inswapper(p, "latent", colour=(0.3, -0.3, 0.2)), computing_swapper],
                          ids=["latent-standin", "realistic-conv-stack"])
 def test_the_bf16_swapped_crop_is_within_the_drift_bound_of_fp32(monkeypatch, tmp_path, crops, build):
@@ -115,6 +119,7 @@ def test_the_bf16_swapped_crop_is_within_the_drift_bound_of_fp32(monkeypatch, tm
     assert not np.array_equal(reference, crops)  # the model changed the pixels: the bound is not trivially met
 
 
+@needs_bf16
 def test_the_bf16_recognizer_embedding_is_within_the_bound_of_fp32(monkeypatch, tmp_path):
     """realistic_standins' IResNet50-like recognizer (6.3 GMACs, random weights) on a real face: the bf16
     embedding against fp32's, in levels of its range (the probe's measure, drift.py), and its cosine."""
@@ -133,6 +138,7 @@ def test_the_bf16_recognizer_embedding_is_within_the_bound_of_fp32(monkeypatch, 
     assert found.max_levels > 0 and float(embeddings[0] @ embeddings[1]) > 0.999
 
 
+@needs_bf16
 def test_auto_uses_bf16_where_the_model_holds_the_bound_and_remembers_the_verdict(monkeypatch, tmp_path, crops):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     path = computing_swapper(tmp_path / "inswapper_128.onnx", div=16)
@@ -143,6 +149,7 @@ def test_auto_uses_bf16_where_the_model_holds_the_bound_and_remembers_the_verdic
     assert str(path) in key and "openvino:CPU:bf16" in key and mean <= MEAN_LEVELS and largest <= MAX_LEVELS
 
 
+@needs_bf16
 def test_auto_keeps_fp32_for_a_model_past_the_bound_and_says_so(monkeypatch, tmp_path, crops, caplog):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     path = offset_swapper(tmp_path / "inswapper_128.onnx")
@@ -164,6 +171,7 @@ def test_the_drift_measure_is_in_levels_of_the_reference_range():
     assert found.max_levels == pytest.approx(1.0, rel=1e-3) and found.mean_levels == pytest.approx(1.0, rel=1e-3)
 
 
+@needs_bf16
 def test_openvino_sessions_get_the_thread_budget_and_serve_insightface_models(monkeypatch):
     from faceswap_v3.pipeline.runtime.threads import INTRA_OP_SETTING
 
@@ -205,6 +213,38 @@ def test_the_restorer_runs_on_openvino_within_the_bound_of_torch_on_a_real_512_c
     assert list((tmp_path / "cache" / "faceswap_v3" / "exports").glob("GFPGANv1.4-*-GFPGAN.onnx"))
     found = pixel_drift(reference.restore_batch(crop, 0.5), restorer.restore_batch(crop, 0.5))
     assert found.mean_levels <= MEAN_LEVELS and found.max_levels <= MAX_LEVELS, found.describe()
+
+
+def test_codeformer_runs_on_openvino_within_the_bound_of_torch_at_each_fidelity(monkeypatch, tmp_path):
+    """CodeFormer's real-size network (random weights) converted by OpenVINO straight from torch (its ONNX export
+    failed), its fidelity an input of the converted model: at the default fidelity and at 1 the restored crop of a
+    real face stays within the bound of torch fp32, and the two fidelities restore differently."""
+    import torch
+
+    from faceswap_v3.pipeline.geometry.align import ffhq_matrix
+    from faceswap_v3.pipeline.options import DEFAULTS
+    from faceswap_v3.pipeline.restore.restorer import Restorer
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    checkpoint = standins.restorer_checkpoint(tmp_path / "codeformer-v0.1.0.pth", "CodeFormer")
+    rgb = read_image_file(FACES / PHOTOS[0])
+    face = SCRFDDetector(DETECTOR, providers=["CPUExecutionProvider"]).detect(rgb)[0]
+    crop = warp_crop(rgb, ffhq_matrix(face.landmarks, 512), 512)[None]
+    on(monkeypatch, "restore=onnxruntime")
+    with torch.inference_mode():
+        reference = Restorer(checkpoint, "cpu")
+    assert reference.runs_on == "torch:cpu"
+    on(monkeypatch, None)
+    restorer = Restorer(checkpoint, "cpu")
+    assert restorer.runs_on.startswith("openvino:CPU:")
+    exported, = (tmp_path / "cache" / "faceswap_v3" / "exports").glob("codeformer-v0.1.0-*-CodeFormer.xml")
+    assert exported.with_suffix(".bin").is_file()
+    restored = {}
+    for fidelity in (DEFAULTS["codeformer_fidelity"], 1.0):
+        restored[fidelity] = restorer.restore_batch(crop, fidelity)
+        found = pixel_drift(reference.restore_batch(crop, fidelity), restored[fidelity])
+        assert found.mean_levels <= MEAN_LEVELS and found.max_levels <= MAX_LEVELS, f"{fidelity}: {found.describe()}"
+    assert pixel_drift(*restored.values()).mean_levels > MEAN_LEVELS  # the fidelity reaches the converted model
 
 
 def test_openvino_loads_with_its_usage_telemetry_off(tmp_path):

@@ -85,6 +85,32 @@ def test_sessions_are_created_with_the_budgets_thread_counts(swap_store, monkeyp
         assert session.get_session_options().intra_op_num_threads == 1, role
 
 
+def spinning_entry(options) -> str | None:
+    try:
+        return options.get_session_config_entry(threads.SPINNING_ENTRY)
+    except RuntimeError:  # not set: onnxruntime's default, threads spin after each call
+        return None
+
+
+@pytest.mark.parametrize("cores, providers, entry", [
+    (2, ["CPUExecutionProvider"], "0"), (3, ["CPUExecutionProvider"], "0"), (4, ["CPUExecutionProvider"], None),
+    (2, ["CUDAExecutionProvider", "CPUExecutionProvider"], None)])
+def test_session_threads_sleep_after_a_call_only_where_the_stages_take_turns_on_the_cpu(monkeypatch, cores,
+                                                                                      providers, entry):
+    """One session at a time (a CPU too small to overlap the stages): a pool spinning after its call would take the
+    cores from the next session, so it sleeps. Where the stages overlap, or on a GPU, onnxruntime's default stays.
+    Mutations caught: spinning off everywhere (4 cores, CUDA), or nowhere (2, 3 cores)."""
+    monkeypatch.setattr(threads, "available_cores", lambda: cores)
+    for role in threads.ROLES:
+        assert spinning_entry(threads.session_options(role, providers)) == entry, role
+
+
+def test_the_models_sessions_on_two_cores_do_not_spin(swap_store, monkeypatch):
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    for role, session in _sessions(swap_store).items():
+        assert spinning_entry(session.get_session_options()) == "0", role
+
+
 def test_a_bad_setting_stops_the_model_load_naming_it(swap_store, monkeypatch):
     monkeypatch.setenv(INTRA_OP_SETTING, "0")
     with pytest.raises(BadInput, match=f"^{INTRA_OP_SETTING} must be a whole number from 1 to "):

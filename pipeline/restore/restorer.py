@@ -105,7 +105,7 @@ class Restorer:
     def restore_on_device(self, crops: np.ndarray, fidelity: float = DEFAULTS["codeformer_fidelity"]):
         """restore_batch's crops as an (N, 512, 512, 3) float tensor in 0..1, left on the restorer's device."""
         if self._openvino is not None:
-            return self._torch.from_numpy(self._openvino.restore(crops))
+            return self._torch.from_numpy(self._openvino.restore(crops, fidelity))
         return self._restore_torch(crops, fidelity)
 
     def _restore_torch(self, crops: np.ndarray, fidelity: float):

@@ -25,8 +25,12 @@ PRECISION_SETTING = "FACESWAP_V3_PRECISION"
 # 'Runtimes'): swapper bf16 ~0.55x (OpenVINO f32 no gain), recognizer bf16 ~0.6-0.7x (f32 0.66x in one run,
 # 1.11x in another: no clear gain), SCRFD detector f32 ~0.55-0.7x (bf16 moved its outputs by up to 22 levels:
 # past the bound), GFPGAN exported to ONNX f32 ~0.5x / bf16 ~0.2-0.35x of torch fp32 (bf16 kept per checkpoint
-# by its probe). The gender/age model ran several times SLOWER on OpenVINO (a tiny graph: the per-call overhead
-# wins); the mask models were not measured on real-size stand-ins. Roles absent here stay on onnxruntime fp32.
+# by its probe); CodeFormer converted by OpenVINO from torch: f32 ~0.65x of torch fp32 on a 2-core AVX2 CPU
+# without BF16 units (torch channels-last was no faster there). On a 2-core AVX-512-BF16 CPU without AMX:
+# swapper bf16 0.50x, recognizer bf16 0.83x, SCRFD f32 0.75x, GFPGAN bf16 0.29x / f32 0.59x, CodeFormer f32
+# 0.59x (its bf16 flips codebook entries: far past the bound). The gender/age model ran several times SLOWER
+# on OpenVINO (a tiny graph: the per-call overhead wins); the mask models were not measured on real-size
+# stand-ins. Roles absent here stay on onnxruntime fp32.
 OPENVINO_CPU_AUTO = {"swap": ("bf16",), "recognize": ("bf16",), "detect": ("fp32",),
                      "restore": ("bf16", "fp32")}
 PROVIDERS = {"onnxruntime:cpu": "CPUExecutionProvider", "onnxruntime:cuda": "CUDAExecutionProvider",

@@ -1,4 +1,4 @@
-"""A face restorer (GFPGAN) run by OpenVINO from its ONNX export (torch_export.py): bf16 on a CPU
+"""A face restorer (GFPGAN, CodeFormer) run by OpenVINO from its export (torch_export.py): bf16 on a CPU
 with BF16 units where the restored 512 px crop stays within the drift bound of torch fp32 (checked once per
 checkpoint on a probe crop, remembered with the other verdicts), else OpenVINO f32."""
 
@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..options import DEFAULTS
 from .drift import MAX_LEVELS, MEAN_LEVELS, Drift, default_verdicts_file, pixel_drift, probe_feed
 from .openvino_session import OpenVinoSession, PortInfo
 
@@ -16,18 +17,21 @@ RESTORE_SIZE = 512
 
 
 class OpenVinoRestorer:
-    """restore(crops (N, 512, 512, 3) RGB uint8) -> (N, 512, 512, 3) float32 in 0..1."""
+    """restore(crops (N, 512, 512, 3) RGB uint8, fidelity) -> (N, 512, 512, 3) float32 in 0..1; fidelity is
+    CodeFormer's weight (the others have no such input)."""
 
     def __init__(self, session: OpenVinoSession, architecture: str) -> None:
         self.session = session
         self.architecture = architecture
         self.runs_on = f"openvino:{session.device}:{session.precision}"
+        self._takes_fidelity = any(port.name == "weight" for port in session.get_inputs())
 
-    def restore(self, crops: np.ndarray) -> np.ndarray:
+    def restore(self, crops: np.ndarray, fidelity: float = DEFAULTS["codeformer_fidelity"]) -> np.ndarray:
         x = crops.astype(np.float32).transpose(0, 3, 1, 2) * (2 / 255.0) - 1.0
         out = np.empty((len(crops), RESTORE_SIZE, RESTORE_SIZE, 3), np.float32)
+        extra = {"weight": np.array([fidelity], np.float32)} if self._takes_fidelity else {}
         for i in range(len(crops)):
-            y = self.session.run(["output"], {"input": np.ascontiguousarray(x[i:i + 1])})[0][0]
+            y = self.session.run(["output"], {"input": np.ascontiguousarray(x[i:i + 1]), **extra})[0][0]
             out[i] = (np.clip(y, -1.0, 1.0).transpose(1, 2, 0) + 1.0) / 2.0
         return out
 

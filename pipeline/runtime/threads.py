@@ -27,6 +27,7 @@ ROLES = ANALYSIS_ROLES + SWAP_ROLES
 # Overlapping pays on the CPU only when each stage keeps cores of its own: measured on 2 cores, the
 # overlapped run was slower than the sequential one (bench/frame_throughput.py).
 MIN_CORES_TO_OVERLAP = 4
+SPINNING_ENTRY = "session.intra_op.allow_spinning"
 
 
 def available_cores() -> int:
@@ -59,6 +60,13 @@ class ThreadBudget:
         """Whether analysis and swap may run at once: on a GPU, or on a CPU with cores for both stages."""
         return on_gpu or self.cores >= MIN_CORES_TO_OVERLAP
 
+    def spins(self, on_gpu: bool) -> bool:
+        """Whether a session's threads spin waiting for work after a call (onnxruntime's default) instead of
+        sleeping: not when the stages run one after the other on the CPU. One session runs at a time there, so
+        a pool still spinning after its call only takes the cores from the next one (bench/vs_insightface.py,
+        2 cores, every model on onnxruntime fp32: a frame in 0.76x the time at 11 GMACs, 0.93x at 174.6)."""
+        return self.overlap(on_gpu)
+
     def threads(self, role: str, on_gpu: bool) -> tuple[int, int]:
         """(intra-op, inter-op) threads for a session of this role on this device."""
         if role not in ROLES:
@@ -87,9 +95,13 @@ def session_options(role: str, providers: list[str]):
     """onnxruntime SessionOptions with this role's thread counts for the device the providers put it on."""
     import onnxruntime as ort
 
-    intra, inter = thread_budget().threads(role, on_gpu=providers[0] != "CPUExecutionProvider")
+    on_gpu = providers[0] != "CPUExecutionProvider"
+    budget = thread_budget()
+    intra, inter = budget.threads(role, on_gpu)
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra
     options.inter_op_num_threads = inter
     options.execution_mode = ort.ExecutionMode.ORT_PARALLEL if inter > 1 else ort.ExecutionMode.ORT_SEQUENTIAL
+    if not budget.spins(on_gpu):
+        options.add_session_config_entry(SPINNING_ENTRY, "0")
     return options

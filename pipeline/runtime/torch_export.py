@@ -1,15 +1,18 @@
-"""A face restorer's torch network (spandrel's GFPGAN) exported once to ONNX for OpenVINO, kept in the user's
-cache beside the drift verdicts and named by the checkpoint's name, size and modification time.
-Input "input" [1,3,512,512] in -1..1 -> "output" in -1..1. CodeFormer does not trace (spandrel's forward
-indexes its fusion layers by str(tensor size)) and stays on torch."""
+"""A face restorer's torch network exported once for OpenVINO, kept in the user's cache beside the drift
+verdicts and named by the checkpoint's name, size and modification time: spandrel's GFPGAN to ONNX, spandrel's
+CodeFormer to OpenVINO's own format (.xml + .bin) by openvino.convert_model (its ONNX export failed).
+Input "input" [1,3,512,512] in -1..1 (CodeFormer also "weight" [1], its fidelity) -> "output" in -1..1."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from pathlib import Path
+from typing import Iterator
 
-EXPORTABLE = ("GFPGAN",)
+EXPORTABLE = ("GFPGAN", "CodeFormer")
+_SUFFIX = {"GFPGAN": ".onnx", "CodeFormer": ".xml"}
 _lock = threading.Lock()
 
 
@@ -21,7 +24,8 @@ def export_folder() -> Path:
 
 def exported_path(checkpoint: Path, architecture: str) -> Path:
     stat = Path(checkpoint).stat()
-    return export_folder() / f"{Path(checkpoint).stem}-{stat.st_size}-{int(stat.st_mtime)}-{architecture}.onnx"
+    name = f"{Path(checkpoint).stem}-{stat.st_size}-{int(stat.st_mtime)}-{architecture}{_SUFFIX[architecture]}"
+    return export_folder() / name
 
 
 class _Signed:
@@ -39,13 +43,63 @@ class _Signed:
             def forward(self, x):
                 return self.network(x)[0]
 
-        return Wrapped().eval()
+        class WithFidelity(torch.nn.Module):
+            """CodeFormer with its fidelity as a tensor input: traced with a weight above 0, so the fusion
+            runs for every weight (at 0 its residual is 0 x the fused features: the unfused result)."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.network = network
+
+            def forward(self, input, weight):  # noqa: A002 - the graph's input names
+                return self.network(input, weight=weight)[0]
+
+        return (WithFidelity() if architecture == "CodeFormer" else Wrapped()).eval()
+
+
+@contextlib.contextmanager
+def _traceable_fusion_keys(network) -> Iterator[None]:
+    """spandrel's CodeFormer looks its fusion layers up by str(x.shape[-1]), which a tracer makes "tensor(32)"
+    instead of "32": while tracing, the same layers are also listed under those names."""
+    fuse = network.fuse_convs_dict
+    aliases = [f"tensor({key})" for key in list(fuse.keys())]
+    for alias in aliases:
+        fuse.add_module(alias, fuse[alias[len("tensor("):-1]])
+    try:
+        yield
+    finally:
+        for alias in aliases:
+            del fuse[alias]
+
+
+def _export_onnx(module, target: Path) -> None:
+    import torch
+
+    x = torch.zeros(1, 3, 512, 512)
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes it fixes (all fixed at 512 here)
+        torch.onnx.export(module, (x,), str(target), input_names=["input"], output_names=["output"],
+                          opset_version=17, dynamo=False)
+
+
+def _export_openvino(network, module, target: Path) -> None:
+    """OpenVINO's model of the traced module, its weights kept in fp32 (OpenVINO would store them in fp16)."""
+    import torch
+
+    from .openvino_session import import_openvino
+
+    openvino = import_openvino()
+    example = (torch.zeros(1, 3, 512, 512), torch.tensor([0.5]))
+    shapes = [("input", [1, 3, 512, 512], openvino.Type.f32), ("weight", [1], openvino.Type.f32)]
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), _traceable_fusion_keys(network):
+        warnings.simplefilter("ignore")  # the tracer's notes on the shapes and the fidelity branch it fixes
+        model = openvino.convert_model(module, example_input=example, input=shapes)
+    model.outputs[0].get_tensor().set_names({"output"})
+    openvino.save_model(model, str(target), compress_to_fp16=False)
 
 
 def export_restorer(network, architecture: str, checkpoint: Path) -> Path:
-    """The ONNX file of this checkpoint's network (exported now when not cached)."""
-    import torch
-
+    """The exported file of this checkpoint's network (exported now when not cached)."""
     if architecture not in EXPORTABLE:
         raise ValueError(f"{architecture} is not exported for OpenVINO (only {', '.join(EXPORTABLE)})")
     target = exported_path(checkpoint, architecture)
@@ -54,11 +108,11 @@ def export_restorer(network, architecture: str, checkpoint: Path) -> Path:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         module = _Signed.module(network, architecture)
-        x = torch.zeros(1, 3, 512, 512)
-        partial = target.with_suffix(".partial")
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")  # the tracer's notes on shapes it fixes (all fixed at 512 here)
-            torch.onnx.export(module, (x,), str(partial), input_names=["input"], output_names=["output"],
-                              opset_version=17, dynamo=False)
+        partial = target.with_name(f"{target.stem}.partial{target.suffix}")
+        if architecture == "CodeFormer":
+            _export_openvino(network, module, partial)
+            partial.with_suffix(".bin").replace(target.with_suffix(".bin"))
+        else:
+            _export_onnx(module, partial)
         partial.replace(target)
         return target
