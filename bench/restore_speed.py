@@ -1,7 +1,7 @@
 """Benchmark: the whole frame path with a face restorer on, the pack's default runtimes (`auto`) against
 today's pack in fp32 everywhere (FACESWAP_V3_RUNTIME=onnxruntime: every ONNX model on onnxruntime fp32 with its
-threads spinning after each call as before, the restorer on torch fp32), 1280x720, one face; the two take turns run by run (A B A B ...), medians (min-max),
-the ratio of medians and each round's ratio as median (min-max).
+threads spinning after each call as before, the restorer on torch fp32), 1280x720, one face; the two take turns
+run by run (A B A B ...), medians (min-max), the ratio of medians and each round's ratio as median (min-max).
 
     .venv/bin/python bench/restore_speed.py [--standins DIR] [--swapper swapper_real.onnx] [--frames 1]
                                             [--repeats 5] [--restorer GFPGAN|CodeFormer] [--noise]
@@ -54,19 +54,20 @@ def main() -> None:
     print(f"{args.frames} frame(s) 1280x720 per run, one face, restore {args.restorer} (real size, random weights) "
           f"at weight {params.face_restore_weight}, {args.repeats} interleaved runs per mode; swapper {args.swapper} "
           f"({STANDIN_GMACS[args.swapper]} GMACs), detector {DETECTOR}; {machine()}", flush=True)
-    variants = {"today's pack (fp32)": "onnxruntime", "ours (default)": None}
+    baseline = "today's pack (fp32)"
+    variants = {baseline: "onnxruntime", "ours (default)": None}
     with tempfile.TemporaryDirectory() as tmp:
         models = {}
         for k, (name, runtime) in enumerate(variants.items()):
             root = models_root(Path(tmp) / str(k), standin_dir, args.swapper)
             (root / "facerestore_models").mkdir()
             (root / "facerestore_models" / checkpoint.name).symlink_to(checkpoint)
-            models[name] = our_models(name, root, runtime, source, frames[0], params, spinning=runtime is not None)
+            models[name] = our_models(name, root, runtime, source, frames[0], params, spinning=name == baseline)
         modes = {name: (lambda m=m: run_faceswap(source, frames, params, m)) for name, m in models.items()}
         if args.noise:
             modes["ours (default) again"] = modes["ours (default)"]
         times = interleaved(modes, args.repeats, warmup=False)
-    base = times["today's pack (fp32)"]
+    base = times[baseline]
     print(f"  {'mode':22} {'ms/frame, median (min-max)':>28}  {'/ fp32':>7}  {'per round, median (min-max)':>28}")
     for name, values in times.items():
         print(f"  {name:22} {spread(values, 1e3 / args.frames):>28}  {ratio(values, base):7.2f}  "

@@ -11,8 +11,8 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
-EXPORTABLE = ("GFPGAN", "CodeFormer")
-_SUFFIX = {"GFPGAN": ".onnx", "CodeFormer": ".xml"}
+_SUFFIX = {"GFPGAN": ".onnx", "CodeFormer": ".xml"}  # ONNX, or OpenVINO's own format
+EXPORTABLE = tuple(_SUFFIX)
 _lock = threading.Lock()
 
 
@@ -109,7 +109,7 @@ def export_restorer(network, architecture: str, checkpoint: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         module = _Signed.module(network, architecture)
         partial = target.with_name(f"{target.stem}.partial{target.suffix}")
-        if architecture == "CodeFormer":
+        if partial.suffix == ".xml":
             _export_openvino(network, module, partial)
             partial.with_suffix(".bin").replace(target.with_suffix(".bin"))
         else:
